@@ -1,0 +1,65 @@
+"""The composition root: wires the ledger, the read models and their runner from one Settings.
+
+HTTP, the CLI and the tests all start here, and nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from api.settings import Settings
+from domain.entries import format_time
+from domain.errors import LedgerError
+from domain.ledger import Accepted, Ledger
+from projections.db import make_engine
+from projections.integrity import IntegrityProjection, leaves_for
+from projections.runner import ProjectionRunner
+
+
+@dataclass
+class Services:
+    """Everything one process needs; keep one per process (it owns the connection pools)."""
+
+    settings: Settings
+    ledger: Ledger
+    engine: Engine
+    runner: ProjectionRunner
+
+    def submit(self, envelopes: Sequence[bytes | str | dict], acting_agency: str | None = None) -> list[dict | LedgerError]:
+        """Append envelopes and answer, in order, a receipt or the refusal for each.
+
+        Answers only once every accepted record is in the read models (read-your-writes).
+        """
+        results = self.ledger.submit_many(envelopes, acting_agency)
+        self.runner.catch_up()
+        accepted = [str(r.aggregate_id) for r in results if isinstance(r, Accepted)]
+        with self.engine.connect() as conn:
+            leaves = leaves_for(conn, accepted)
+        return [r if isinstance(r, LedgerError) else _receipt(r, leaves[str(r.aggregate_id)]) for r in results]
+
+    def close(self) -> None:
+        self.ledger.close()
+        self.engine.dispose()
+
+
+def _receipt(accepted: Accepted, leaf) -> dict:
+    return {
+        "agency": accepted.agency,
+        "record_id": accepted.record_id,
+        "leaf_index": leaf.leaf_index,
+        "leaf_hash": base64.b64encode(leaf.leaf_hash).decode("ascii"),
+        "recorded_at": format_time(accepted.recorded_at),
+    }
+
+
+def bootstrap(settings: Settings) -> Services:
+    """Open the ledger at ``settings.database_url`` with every read model, creating tables if absent."""
+    engine = make_engine(settings.database_url)  # first: it creates a named PostgreSQL schema
+    ledger = Ledger.from_url(settings.database_url)
+    runner = ProjectionRunner(ledger, engine, [IntegrityProjection()])
+    runner.create_tables()
+    return Services(settings, ledger, engine, runner)

@@ -1,0 +1,134 @@
+"""Child identifiers: NHS number, UPN, an agency's own local reference, and demographics.
+
+Strong identifiers (NHS number, UPN) are checked with python-stdnum rather than by hand, and in their
+exact written form (no spaces, upper case): a valid check digit is necessary, not sufficient, for a
+match, and normalising silently would hide a typing error that a person should see.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from stdnum.gb import nhs, upn
+
+from domain.errors import InvalidPayload
+
+_NHS_FORM = re.compile(r"\d{10}")
+_UPN_FORM = re.compile(r"[A-Z][0-9]{11}[0-9A-Z]")
+_DATE_FORM = re.compile(r"\d{4}-\d{2}-\d{2}")
+_STRONG = ("nhs_number", "upn", "local_id")
+_OPTIONAL = ("given_name", "family_name", "date_of_birth", "postcode", "aliases")
+MAX_NAME = 200
+MAX_ALIASES = 20
+
+
+def check_nhs_number(value: object) -> str:
+    """Return ``value`` if it is a 10-digit NHS number with a valid Modulus 11 check digit."""
+    if not isinstance(value, str) or not _NHS_FORM.fullmatch(value):
+        raise InvalidPayload("nhs_number must be exactly 10 digits")
+    if not nhs.is_valid(value):
+        raise InvalidPayload("nhs_number has an invalid Modulus 11 check digit")
+    return value
+
+
+def check_upn(value: object) -> str:
+    """Return ``value`` if it is a 13-character Unique Pupil Number with a valid check letter."""
+    if not isinstance(value, str) or not _UPN_FORM.fullmatch(value):
+        raise InvalidPayload("upn must be 13 characters: a check letter, 11 digits, a digit or letter")
+    if not upn.is_valid(value):
+        raise InvalidPayload("upn has an invalid check letter")
+    return value
+
+
+def check_text(value: object, field: str, max_length: int, min_length: int = 1) -> str:
+    """Return ``value`` if it is a string of printable characters within the length bounds."""
+    if not isinstance(value, str):
+        raise InvalidPayload(f"{field} must be a string")
+    if not min_length <= len(value) <= max_length:
+        raise InvalidPayload(f"{field} must be {min_length}-{max_length} characters")
+    return value
+
+
+def check_reference(value: object, field: str) -> str:
+    """An agency reference: 1-128 printable characters (record ids and local ids)."""
+    text = check_text(value, field, 128)
+    if not text.isprintable():
+        raise InvalidPayload(f"{field} must be printable characters only")
+    return text
+
+
+def check_date(value: object, field: str) -> date:
+    """A calendar date written YYYY-MM-DD."""
+    if not isinstance(value, str) or not _DATE_FORM.fullmatch(value):
+        raise InvalidPayload(f"{field} must be a date written YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidPayload(f"{field} is not a real calendar date") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ChildIdentifiers:
+    """What one record says identifies a child; ``agency`` scopes ``local_id`` to its agency."""
+
+    nhs_number: str | None = None
+    upn: str | None = None
+    local_id: str | None = None
+    agency: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    date_of_birth: date | None = None
+    postcode: str | None = None
+    aliases: tuple[str, ...] = ()
+
+    def strong_keys(self) -> list[str]:
+        """Identity keys that join records to one child automatically: ``nhs:...``, ``upn:...``,
+        ``local:<agency>:...``."""
+        keys = []
+        if self.nhs_number:
+            keys.append(f"nhs:{self.nhs_number}")
+        if self.upn:
+            keys.append(f"upn:{self.upn}")
+        if self.local_id:
+            keys.append(f"local:{self.agency}:{self.local_id}")
+        return keys
+
+
+def parse_identifiers(data: object, field: str, agency: str, allow_agency: bool = False) -> ChildIdentifiers:
+    """Validate an identifier object (SPEC section 2) and scope its local id to ``agency``.
+
+    ``allow_agency`` permits the ``agency`` field, which only ``same_child`` entries may carry.
+    """
+    if not isinstance(data, dict):
+        raise InvalidPayload(f"{field} must be an object")
+    allowed = set(_STRONG) | set(_OPTIONAL) | ({"agency"} if allow_agency else set())
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise InvalidPayload(f"{field} has unknown fields: {', '.join(unknown)}")
+    if not any(data.get(key) is not None for key in _STRONG):
+        raise InvalidPayload(f"{field} needs at least one of nhs_number, upn, local_id")
+    scope = agency
+    if "agency" in data:
+        scope = check_reference(data["agency"], f"{field}.agency")
+    aliases = data.get("aliases", [])
+    if not isinstance(aliases, list) or len(aliases) > MAX_ALIASES:
+        raise InvalidPayload(f"{field}.aliases must be a list of at most {MAX_ALIASES} names")
+
+    def optional_text(key: str, max_length: int = MAX_NAME) -> str | None:
+        return None if data.get(key) is None else check_text(data[key], f"{field}.{key}", max_length)
+
+    return ChildIdentifiers(
+        nhs_number=None if data.get("nhs_number") is None else check_nhs_number(data["nhs_number"]),
+        upn=None if data.get("upn") is None else check_upn(data["upn"]),
+        local_id=None if data.get("local_id") is None else check_reference(data["local_id"], f"{field}.local_id"),
+        agency=scope,
+        given_name=optional_text("given_name"),
+        family_name=optional_text("family_name"),
+        date_of_birth=None
+        if data.get("date_of_birth") is None
+        else check_date(data["date_of_birth"], f"{field}.date_of_birth"),
+        postcode=optional_text("postcode", 10),
+        aliases=tuple(check_text(a, f"{field}.aliases[]", MAX_NAME) for a in aliases),
+    )

@@ -1,0 +1,210 @@
+"""The record payload, version 1 (SPEC section 2), and the Record aggregate that holds its envelope.
+
+A record asks for a handful of fields and free text, never a tick-box form. Validation is strict and
+says exactly which field is wrong, because an agency's integrator reads these messages. The Record
+aggregate keeps the DSSE envelope strings exactly as received; everything else is derived from them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timezone
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import InvalidPayload
+from domain.identifiers import (
+    ChildIdentifiers,
+    check_date,
+    check_reference,
+    check_text,
+    parse_identifiers,
+)
+
+RECORD_TYPES = ("concern", "amendment", "retraction", "identity_link")
+CATEGORIES = (
+    "physical_injury", "neglect", "domestic_abuse", "sexual_harm", "emotional_harm",
+    "was_not_brought", "school_absence", "household_change", "missing_episode",
+    "parental_substance_misuse", "parental_mental_health", "routine_contact", "other",
+)  # fmt: skip
+FIELDS = {
+    "agency", "record_id", "type", "subject", "occurred_at", "category", "summary",
+    "action_taken", "author", "local_authority", "amends", "same_child",
+}  # fmt: skip
+_REQUIRED = {
+    "concern": ("subject", "occurred_at", "category", "summary"),
+    "amendment": ("subject", "occurred_at", "category", "summary", "amends"),
+    "retraction": ("summary", "amends"),
+    "identity_link": ("same_child",),
+}
+_FORBIDDEN = {"concern": ("amends", "same_child"), "identity_link": ("amends",)}
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+_LA_CODE = re.compile(r"\d{3}")
+MAX_TEXT = 4000
+MAX_SAME_CHILD = 20
+RECORD_NAMESPACE = uuid.UUID("6f1c1b7e-3d0a-5b8e-9a51-4f6c2b9d7e10")
+
+
+@dataclass(frozen=True, slots=True)
+class OccurredAt:
+    """When something happened, keeping its precision: a whole day, or an instant with its offset."""
+
+    text: str
+    instant: datetime
+    date_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPayload:
+    """A validated record payload; see SPEC section 2 for each field's meaning."""
+
+    agency: str
+    record_id: str
+    type: str
+    subject: ChildIdentifiers | None = None
+    occurred_at: OccurredAt | None = None
+    category: str | None = None
+    summary: str | None = None
+    action_taken: str | None = None
+    author_role: str | None = None
+    author_name: str | None = None
+    local_authority: str | None = None
+    amends: str | None = None
+    same_child: tuple[ChildIdentifiers, ...] = ()
+
+
+def record_aggregate_id(agency: str, record_id: str) -> uuid.UUID:
+    """The Record aggregate id: uuid5 of ``(agency, record_id)``, so a repeat lands on the same id."""
+    return uuid.uuid5(RECORD_NAMESPACE, f"{agency}\x1f{record_id}")
+
+
+def parse_occurred_at(value: object) -> OccurredAt:
+    """RFC 3339 date-time with offset, or a date alone (sorted at the start of its day, UTC)."""
+    if isinstance(value, str) and _DATE_TIME.fullmatch(value):
+        normalised = value.upper().replace(" ", "T").replace("Z", "+00:00")
+        seconds, _, rest = normalised.partition(".")
+        if rest:  # Python keeps microseconds only: trim extra digits, keep the offset.
+            digits = re.match(r"\d+", rest).group()
+            normalised = f"{seconds}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
+        try:
+            instant = datetime.fromisoformat(normalised)
+        except ValueError as exc:
+            raise InvalidPayload("occurred_at is not a real date-time") from exc
+        return OccurredAt(value, instant.astimezone(timezone.utc), date_only=False)
+    if isinstance(value, str) and len(value) == 10:
+        day = check_date(value, "occurred_at")
+        return OccurredAt(value, datetime.combine(day, time(), timezone.utc), date_only=True)
+    raise InvalidPayload("occurred_at must be an RFC 3339 date-time with offset, or YYYY-MM-DD")
+
+
+def peek_agency(payload: bytes) -> tuple[dict, str]:
+    """Decode the payload as a JSON object and return it with its ``agency``, to find the signing keys
+    before validating everything else."""
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidPayload("the payload is not UTF-8 JSON") from exc
+    if not isinstance(data, dict):
+        raise InvalidPayload("the payload must be a JSON object")
+    return data, check_reference(data.get("agency"), "agency")
+
+
+def parse_payload(data: dict) -> RecordPayload:
+    """Validate a decoded payload object against the version 1 schema; unknown fields are refused."""
+    unknown = sorted(set(data) - FIELDS)
+    if unknown:
+        raise InvalidPayload(f"unknown fields: {', '.join(unknown)}")
+    agency = check_reference(data.get("agency"), "agency")
+    record_id = check_reference(data.get("record_id"), "record_id")
+    kind = data.get("type")
+    if kind not in RECORD_TYPES:
+        raise InvalidPayload(f"type must be one of {', '.join(RECORD_TYPES)}")
+    missing = [name for name in _REQUIRED[kind] if data.get(name) is None]
+    if missing:
+        raise InvalidPayload(f"a {kind} needs {', '.join(missing)}")
+    forbidden = [name for name in _FORBIDDEN.get(kind, ()) if name in data]
+    if forbidden:
+        raise InvalidPayload(f"a {kind} may not have {', '.join(forbidden)}")
+    if "category" in data and data["category"] not in CATEGORIES:
+        raise InvalidPayload(f"category must be one of {', '.join(CATEGORIES)}")
+    author = data.get("author")
+    if author is not None and (not isinstance(author, dict) or not set(author) <= {"role", "name"}):
+        raise InvalidPayload("author must be an object with role and/or name")
+    author = author or {}
+    if "local_authority" in data and not (
+        isinstance(data["local_authority"], str) and _LA_CODE.fullmatch(data["local_authority"])
+    ):
+        raise InvalidPayload("local_authority must be a string of three digits")
+    same_child = data.get("same_child")
+    if same_child is not None and (
+        not isinstance(same_child, list) or not 2 <= len(same_child) <= MAX_SAME_CHILD
+    ):
+        raise InvalidPayload(f"same_child must be a list of 2 to {MAX_SAME_CHILD} identifier objects")
+
+    def text(name: str, max_length: int = MAX_TEXT) -> str | None:
+        value = data.get(name)
+        return None if value is None else check_text(value, name, max_length)
+
+    return RecordPayload(
+        agency=agency,
+        record_id=record_id,
+        type=kind,
+        subject=None if data.get("subject") is None else parse_identifiers(data["subject"], "subject", agency),
+        occurred_at=None if data.get("occurred_at") is None else parse_occurred_at(data["occurred_at"]),
+        category=data.get("category"),
+        summary=text("summary"),
+        action_taken=text("action_taken"),
+        author_role=None if author.get("role") is None else check_text(author["role"], "author.role", 200),
+        author_name=None if author.get("name") is None else check_text(author["name"], "author.name", 200),
+        local_authority=data.get("local_authority"),
+        amends=None if data.get("amends") is None else check_reference(data["amends"], "amends"),
+        same_child=tuple(
+            parse_identifiers(item, f"same_child[{i}]", agency, allow_agency=True)
+            for i, item in enumerate(same_child or ())
+        ),
+    )
+
+
+class Record(Aggregate):
+    """One agency record: its envelope strings exactly as received and the key that verified them."""
+
+    TOPIC = "safeguarding-ledger:Record"
+
+    class Created(Aggregate.Created):  # eventsourcing defines it on every aggregate; never emitted
+        TOPIC = "safeguarding-ledger:Record.Created"
+
+    class Recorded(Aggregate.Created):
+        """The ledger accepted a signed record; ``timestamp`` is its ``recorded_at``."""
+
+        TOPIC = "safeguarding-ledger:Record.Recorded.v1"
+        ENTRY_KIND = "record"
+
+        agency: str
+        record_id: str
+        payload_type: str
+        payload: str
+        signatures: list[dict]
+        keyid: str
+
+        def entry_fields(self) -> dict:
+            envelope = {"payloadType": self.payload_type, "payload": self.payload, "signatures": self.signatures}
+            return {"agency": self.agency, "record_id": self.record_id, "keyid": self.keyid, "envelope": envelope}
+
+    @staticmethod
+    def create_id(agency: str, record_id: str, **_: object) -> uuid.UUID:
+        return record_aggregate_id(agency, record_id)
+
+    @event(Recorded)
+    def __init__(
+        self, agency: str, record_id: str, payload_type: str, payload: str, signatures: list[dict], keyid: str
+    ) -> None:
+        self.agency = agency
+        self.record_id = record_id
+        self.payload_type = payload_type
+        self.payload = payload
+        self.signatures = signatures
+        self.keyid = keyid
+
