@@ -102,11 +102,46 @@ def sign(payload: bytes, private_key: Ed25519PrivateKey, payload_type: str = PAY
 
 
 def _strict_b64decode(text: str, what: str) -> bytes:
-    """Standard base64 with padding, refusing any other character."""
+    """Standard base64 with padding in its one canonical spelling, refusing anything else.
+
+    Canonical only (unused trailing bits zero), so two different envelope strings never carry the
+    same signed bytes: a changed character always changes what is signed.
+    """
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
+        encoded = text.encode("ascii")
+        decoded = base64.b64decode(encoded, validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
         raise MalformedEnvelope(f"{what} is not standard base64") from exc
+    if base64.b64encode(decoded) != encoded:
+        raise MalformedEnvelope(f"{what} is not standard base64 (non-canonical encoding)")
+    return decoded
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object hook refusing repeated names, which different readers would resolve differently."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise ValueError("repeated name in a JSON object")
+    return data
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+_STRICT_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
+
+
+def strict_json(data: bytes | str) -> object:
+    """Parse UTF-8 JSON strictly: no repeated object names, no NaN or Infinity.
+
+    Raises ValueError (including for nesting too deep to parse), so callers map one exception.
+    """
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    try:
+        return _STRICT_DECODER.decode(text)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
 
 
 def parse_envelope(data: bytes | str | dict) -> Envelope:
@@ -114,9 +149,9 @@ def parse_envelope(data: bytes | str | dict) -> Envelope:
     payload type, one to eight signatures each with exactly ``keyid`` and ``sig``."""
     if isinstance(data, (bytes, str)):
         try:
-            data = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedEnvelope("the envelope is not valid JSON") from exc
+            data = strict_json(data)
+        except ValueError as exc:  # UnicodeDecodeError is a ValueError
+            raise MalformedEnvelope(f"the envelope is not valid JSON (UTF-8): {exc}") from exc
     if not isinstance(data, dict):
         raise MalformedEnvelope("the envelope must be a JSON object")
     fields = set(data)

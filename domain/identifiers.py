@@ -15,12 +15,16 @@ from stdnum.gb import nhs, upn
 
 from domain.errors import InvalidPayload
 
-_NHS_FORM = re.compile(r"\d{10}")
+# ASCII digits only: ``\d`` would also match other scripts' digits.
+_NHS_FORM = re.compile(r"[0-9]{10}")
 _UPN_FORM = re.compile(r"[A-Z][0-9]{11}[0-9A-Z]")
-_DATE_FORM = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _STRONG = ("nhs_number", "upn", "local_id")
 _OPTIONAL = ("given_name", "family_name", "date_of_birth", "postcode", "aliases")
+_ALLOWED = frozenset(_STRONG + _OPTIONAL)
+_ALLOWED_WITH_AGENCY = _ALLOWED | {"agency"}
 MAX_NAME = 200
+MAX_POSTCODE = 10
 MAX_ALIASES = 20
 
 
@@ -43,7 +47,7 @@ def check_upn(value: object) -> str:
 
 
 def check_text(value: object, field: str, max_length: int, min_length: int = 1) -> str:
-    """Return ``value`` if it is a string of printable characters within the length bounds."""
+    """Return ``value`` if it is a string within the length bounds (free text: line breaks allowed)."""
     if not isinstance(value, str):
         raise InvalidPayload(f"{field} must be a string")
     if not min_length <= len(value) <= max_length:
@@ -51,12 +55,25 @@ def check_text(value: object, field: str, max_length: int, min_length: int = 1) 
     return value
 
 
-def check_reference(value: object, field: str) -> str:
-    """An agency reference: 1-128 printable characters (record ids and local ids)."""
-    text = check_text(value, field, 128)
+def check_printable(value: object, field: str, max_length: int) -> str:
+    """Short text a person reads on one line (references, names, postcodes): printable characters."""
+    text = check_text(value, field, max_length)
     if not text.isprintable():
         raise InvalidPayload(f"{field} must be printable characters only")
     return text
+
+
+def check_reference(value: object, field: str) -> str:
+    """An agency reference: 1-128 printable characters (record ids and local ids)."""
+    return check_printable(value, field, 128)
+
+
+def refuse_nulls(data: dict, field: str | None = None) -> None:
+    """Refuse ``null`` values: a field is given with a value or left out, never both at once."""
+    for key, value in data.items():
+        if value is None:
+            name = key if field is None else f"{field}.{key}"
+            raise InvalidPayload(f"{name} must not be null; leave it out instead")
 
 
 def check_date(value: object, field: str) -> date:
@@ -103,32 +120,30 @@ def parse_identifiers(data: object, field: str, agency: str, allow_agency: bool 
     """
     if not isinstance(data, dict):
         raise InvalidPayload(f"{field} must be an object")
-    allowed = set(_STRONG) | set(_OPTIONAL) | ({"agency"} if allow_agency else set())
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise InvalidPayload(f"{field} has unknown fields: {', '.join(unknown)}")
-    if not any(data.get(key) is not None for key in _STRONG):
+    allowed = _ALLOWED_WITH_AGENCY if allow_agency else _ALLOWED
+    if not data.keys() <= allowed:
+        raise InvalidPayload(f"{field} has unknown fields: {', '.join(sorted(data.keys() - allowed))}")
+    refuse_nulls(data, field)
+    if not any(key in data for key in _STRONG):
         raise InvalidPayload(f"{field} needs at least one of nhs_number, upn, local_id")
     scope = agency
     if "agency" in data:
         scope = check_reference(data["agency"], f"{field}.agency")
-    aliases = data.get("aliases", [])
-    if not isinstance(aliases, list) or len(aliases) > MAX_ALIASES:
+    aliases = data.get("aliases", ())
+    if not isinstance(aliases, (list, tuple)) or len(aliases) > MAX_ALIASES:
         raise InvalidPayload(f"{field}.aliases must be a list of at most {MAX_ALIASES} names")
 
     def optional_text(key: str, max_length: int = MAX_NAME) -> str | None:
-        return None if data.get(key) is None else check_text(data[key], f"{field}.{key}", max_length)
+        return None if key not in data else check_printable(data[key], f"{field}.{key}", max_length)
 
     return ChildIdentifiers(
-        nhs_number=None if data.get("nhs_number") is None else check_nhs_number(data["nhs_number"]),
-        upn=None if data.get("upn") is None else check_upn(data["upn"]),
-        local_id=None if data.get("local_id") is None else check_reference(data["local_id"], f"{field}.local_id"),
+        nhs_number=None if "nhs_number" not in data else check_nhs_number(data["nhs_number"]),
+        upn=None if "upn" not in data else check_upn(data["upn"]),
+        local_id=None if "local_id" not in data else check_reference(data["local_id"], f"{field}.local_id"),
         agency=scope,
         given_name=optional_text("given_name"),
         family_name=optional_text("family_name"),
-        date_of_birth=None
-        if data.get("date_of_birth") is None
-        else check_date(data["date_of_birth"], f"{field}.date_of_birth"),
-        postcode=optional_text("postcode", 10),
-        aliases=tuple(check_text(a, f"{field}.aliases[]", MAX_NAME) for a in aliases),
+        date_of_birth=None if "date_of_birth" not in data else check_date(data["date_of_birth"], f"{field}.date_of_birth"),
+        postcode=optional_text("postcode", MAX_POSTCODE),
+        aliases=tuple(check_printable(a, f"{field}.aliases[]", MAX_NAME) for a in aliases),
     )

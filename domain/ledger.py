@@ -9,17 +9,26 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.utils import Environment, EnvType
 
 from domain import envelope as dsse
 from domain.agencies import AGENCY_KINDS, Agency, agency_aggregate_id, check_agency_id
-from domain.errors import AlreadyExists, InvalidPayload, LedgerError, NotFound, RecordConflict, WrongAgency
+from domain.errors import (
+    AlreadyExists,
+    InvalidPayload,
+    LedgerError,
+    NotFound,
+    RecordConflict,
+    SignatureRejected,
+    WrongAgency,
+)
 from domain.records import Record, parse_payload, peek_agency, record_aggregate_id
 from domain.storage import eventsourcing_env
 
@@ -54,6 +63,8 @@ class DateAsISO(Transcoding):
 
 @dataclass(frozen=True, slots=True)
 class AgencyKey:
+    """One of an agency's keys and whether it has been revoked."""
+
     keyid: str
     revoked: bool
 
@@ -89,6 +100,15 @@ class Ledger(Application):
         """A ledger on the database a URL names (domain/storage)."""
         return cls(env=eventsourcing_env(url))
 
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """The configuration comes from the database URL alone, never from ambient variables.
+
+        eventsourcing would otherwise read the process environment too, where a stray
+        ``COMPRESSOR_TOPIC`` or ``LEDGER_SQLITE_DBNAME`` would silently change how or where the log
+        is stored.
+        """
+        return Environment(name, {**type(self).env, **(env or {})})
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(BytesAsBase64())
@@ -114,19 +134,29 @@ class Ledger(Application):
 
     def add_key(self, agency_id: str, public_key: Ed25519PublicKey) -> str:
         """Add a signing key (key rotation); returns its key id."""
-        agency = self._agency(agency_id)
         keyid = dsse.key_id(public_key)
-        agency.add_key(keyid, dsse.raw_public_key(public_key))
-        self.save(agency)
+        raw = dsse.raw_public_key(public_key)
+        self._change_agency(agency_id, lambda agency: agency.add_key(keyid, raw))
         return keyid
 
     def revoke_key(self, agency_id: str, keyid: str, reason: str) -> None:
         """Revoke a key from this point in the log on."""
         if not isinstance(reason, str) or not 1 <= len(reason) <= 1000:
             raise InvalidPayload("a revocation needs a reason of 1-1000 characters")
-        agency = self._agency(agency_id)
-        agency.revoke_key(keyid, reason)
-        self.save(agency)
+        self._change_agency(agency_id, lambda agency: agency.revoke_key(keyid, reason))
+
+    def _change_agency(self, agency_id: str, change: Callable[[Agency], None]) -> None:
+        """Apply a key change to the agency as stored and save it, starting again from the stored
+        agency when another process changed it in between (the store refuses the stale version)."""
+        for _ in range(MAX_SAVE_ATTEMPTS):
+            agency = self._agency(agency_id)
+            change(agency)
+            try:
+                self.save(agency)
+            except IntegrityError:
+                continue
+            return
+        raise LedgerError(f"agency {agency_id} kept changing underneath; please try again")
 
     def agency(self, agency_id: str) -> AgencyInfo:
         """An agency and the state of its keys."""
@@ -155,57 +185,54 @@ class Ledger(Application):
         """Judge each envelope on its own, then append every accepted one in one transaction.
 
         ``acting_agency`` is the agency an API token is bound to; a payload naming another is refused.
+        A record repeated within the batch is appended once; the repeat is answered like a resubmission.
         """
         results: list[Accepted | LedgerError | None] = [None] * len(envelopes)
-        pending: dict[uuid.UUID, tuple[int, Record]] = {}
-        keys_by_agency: dict[str, dict[str, Ed25519PublicKey]] = {}
-        repeats: list[tuple[int, Record]] = []
+        first: dict[uuid.UUID, tuple[int, Record.Recorded]] = {}
+        repeats: list[tuple[int, Record.Recorded]] = []
+        agencies: dict[str, _SigningKeys] = {}
         for index, raw in enumerate(envelopes):
             try:
-                record = self._judge(raw, acting_agency, keys_by_agency, pending)
+                recorded = self._judge(raw, acting_agency, agencies, first)
             except LedgerError as refusal:
                 results[index] = refusal
                 continue
-            if record.id in pending:
-                repeats.append((index, record))
+            if recorded.originator_id in first:
+                repeats.append((index, recorded))
             else:
-                pending[record.id] = (index, record)
-        self._append(pending, results)
-        for index, record in repeats:
-            first_index, first = pending[record.id]
-            earlier = results[first_index]
-            if not _same_content(first, record):
-                results[index] = _conflict(record)
-            elif isinstance(earlier, Accepted):
-                results[index] = _as_duplicate(earlier)
-            else:
-                results[index] = earlier
+                first[recorded.originator_id] = (index, recorded)
+        held = self._append(list(first.values()), results)
+        for index, recorded in repeats:
+            results[index] = _settle(held[recorded.originator_id], recorded)
         return results  # type: ignore[return-value]
 
     def _judge(
         self,
         raw: bytes | str | dict,
         acting_agency: str | None,
-        keys_by_agency: dict[str, dict[str, Ed25519PublicKey]],
-        pending: dict[uuid.UUID, tuple[int, Record]],
-    ) -> Record:
-        """Everything that decides whether one envelope may be appended, short of the store itself."""
+        agencies: dict[str, _SigningKeys],
+        earlier: dict[uuid.UUID, tuple[int, Record.Recorded]],
+    ) -> Record.Recorded:
+        """Everything that decides whether one envelope may be appended, short of the store itself.
+
+        ``agencies`` caches each agency's keys for the batch; ``earlier`` holds the records accepted
+        so far in the batch, which an amendment may name.
+        """
         envelope = dsse.parse_envelope(raw)
         data, agency_id = peek_agency(envelope.payload_bytes)
         if acting_agency is not None and agency_id != acting_agency:
             raise WrongAgency(f"this token submits for agency {acting_agency}, not {agency_id}")
-        if agency_id not in keys_by_agency:
-            try:
-                keys_by_agency[agency_id] = self._agency(agency_id).signing_keys()
-            except NotFound:
-                keys_by_agency[agency_id] = {}
-        keyid = dsse.verify(envelope, keys_by_agency[agency_id])
+        keys = agencies.get(agency_id)
+        if keys is None:
+            keys = agencies[agency_id] = self._signing_keys(agency_id)
+        keys.refuse_unusable(envelope, agency_id)
+        keyid = dsse.verify(envelope, keys.signing)
         payload = parse_payload(data)
         if payload.amends is not None:
             target = record_aggregate_id(payload.agency, payload.amends)
-            if payload.amends == payload.record_id or (target not in pending and target not in self.repository):
+            if payload.amends == payload.record_id or (target not in earlier and not self._stored_record(target)):
                 raise InvalidPayload(f"amends names no earlier record {payload.amends!r} of agency {payload.agency}")
-        return Record(
+        return Record.recorded(
             agency=payload.agency,
             record_id=payload.record_id,
             payload_type=envelope.payload_type,
@@ -214,48 +241,84 @@ class Ledger(Application):
             keyid=keyid,
         )
 
-    def _append(self, pending: dict[uuid.UUID, tuple[int, Record]], results: list) -> None:
-        """Save the new records together; when some already exist (a repeat, or another process got
-        there first), settle those one by one and save the rest again."""
-        fresh = [(index, record) for index, record in pending.values()]
+    def _signing_keys(self, agency_id: str) -> _SigningKeys:
+        """The keys that may sign for an agency now; an unregistered agency has none."""
+        try:
+            agency = self._agency(agency_id)
+        except NotFound:
+            return _SigningKeys({}, frozenset(), registered=False)
+        return _SigningKeys(agency.signing_keys(), frozenset(agency.revoked), registered=True)
+
+    def _stored_record(self, aggregate_id: uuid.UUID) -> Record.Recorded | None:
+        """The event of a stored record, or None; one indexed query, no aggregate built."""
+        stored = self.recorder.select_events(aggregate_id, limit=1)
+        return self.mapper.to_domain_event(stored[0]) if stored else None
+
+    def _append(
+        self, fresh: list[tuple[int, Record.Recorded]], results: list
+    ) -> dict[uuid.UUID, Record.Recorded]:
+        """Store the new records in one transaction and fill in their results; returns, for each
+        record id, the event the ledger holds.
+
+        When some already exist (a repeat, or another process got there first) the store refuses the
+        whole transaction: those are settled one by one and the rest saved again.
+        """
+        held: dict[uuid.UUID, Record.Recorded] = {}
         for _ in range(MAX_SAVE_ATTEMPTS):
             if not fresh:
-                return
+                return held
             try:
-                self.save(*(record for _, record in fresh))
+                # Events straight to the event store: the same rows Application.save writes, without
+                # its per-object protocol checks (no snapshots, no aggregate cache here).
+                self.events.put([recorded for _, recorded in fresh])
             except IntegrityError:
                 still_fresh = []
-                for index, record in fresh:
-                    try:
-                        stored = self.repository.get(record.id)
-                    except AggregateNotFoundError:
-                        still_fresh.append((index, record))
-                        continue
-                    results[index] = (
-                        _as_duplicate(_accepted(stored)) if _same_content(stored, record) else _conflict(record)
-                    )
+                for index, recorded in fresh:
+                    stored = self._stored_record(recorded.originator_id)
+                    if stored is None:
+                        still_fresh.append((index, recorded))
+                    else:
+                        held[recorded.originator_id] = stored
+                        results[index] = _settle(stored, recorded)
                 fresh = still_fresh
                 continue
-            for index, record in fresh:
-                results[index] = _accepted(record)
-            return
+            for index, recorded in fresh:
+                held[recorded.originator_id] = recorded
+                results[index] = _accepted(recorded, duplicate=False)
+            return held
         raise LedgerError("the store kept refusing the batch; please try again")
 
 
-def _same_content(a: Record, b: Record) -> bool:
-    """Two envelopes hold the same record when payload type and payload bytes are identical."""
-    return a.payload_type == b.payload_type and a.payload == b.payload
+@dataclass(frozen=True, slots=True)
+class _SigningKeys:
+    """An agency's keys as one batch sees them: those that may sign, and those revoked."""
+
+    signing: dict[str, Ed25519PublicKey]
+    revoked: frozenset[str]
+    registered: bool
+
+    def refuse_unusable(self, envelope: dsse.Envelope, agency_id: str) -> None:
+        """Say precisely why no signature can count: the agency is unknown, or the key was revoked."""
+        if not self.registered:
+            raise SignatureRejected(f"agency {agency_id} is not registered")
+        keyids = [s.keyid for s in envelope.signatures]
+        if not any(k in self.signing for k in keyids):
+            revoked = [k for k in keyids if k in self.revoked]
+            if revoked:
+                raise SignatureRejected(f"key {revoked[0]} of agency {agency_id} is revoked")
 
 
-def _conflict(record: Record) -> RecordConflict:
+def _settle(held: Record.Recorded, recorded: Record.Recorded) -> Accepted | RecordConflict:
+    """A record the ledger already holds: the same content is the original receipt, other is a conflict.
+
+    The same content means the same payload type and payload; the signatures may differ (re-signed).
+    """
+    if held.payload_type == recorded.payload_type and held.payload == recorded.payload:
+        return _accepted(held, duplicate=True)
     return RecordConflict(
-        f"record {record.record_id!r} of agency {record.agency} is already recorded with different content"
+        f"record {recorded.record_id!r} of agency {recorded.agency} is already recorded with different content"
     )
 
 
-def _accepted(record: Record) -> Accepted:
-    return Accepted(record.agency, record.record_id, record.id, record.created_on, duplicate=False)
-
-
-def _as_duplicate(accepted: Accepted) -> Accepted:
-    return Accepted(accepted.agency, accepted.record_id, accepted.aggregate_id, accepted.recorded_at, True)
+def _accepted(recorded: Record.Recorded, duplicate: bool) -> Accepted:
+    return Accepted(recorded.agency, recorded.record_id, recorded.originator_id, recorded.timestamp, duplicate)

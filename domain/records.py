@@ -7,21 +7,25 @@ aggregate keeps the DSSE envelope strings exactly as received; everything else i
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, time, timezone
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
 
+from domain.envelope import strict_json
 from domain.errors import InvalidPayload
 from domain.identifiers import (
+    MAX_NAME,
     ChildIdentifiers,
     check_date,
+    check_printable,
     check_reference,
     check_text,
     parse_identifiers,
+    refuse_nulls,
 )
 
 RECORD_TYPES = ("concern", "amendment", "retraction", "identity_link")
@@ -40,9 +44,21 @@ _REQUIRED = {
     "retraction": ("summary", "amends"),
     "identity_link": ("same_child",),
 }
-_FORBIDDEN = {"concern": ("amends", "same_child"), "identity_link": ("amends",)}
-_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
-_LA_CODE = re.compile(r"\d{3}")
+# same_child means something only in an identity_link; amends only in an amendment or a retraction.
+_FORBIDDEN = {
+    "concern": ("amends", "same_child"),
+    "amendment": ("same_child",),
+    "retraction": ("same_child",),
+    "identity_link": ("amends",),
+}
+_ARTICLE = {"concern": "a", "amendment": "an", "retraction": "a", "identity_link": "an"}
+_CATEGORY_SET = frozenset(CATEGORIES)
+# ASCII digits only: ``\d`` would also match other scripts' digits.
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+_FRACTION_DIGITS = re.compile(r"[0-9]+")
+_LA_CODE = re.compile(r"[0-9]{3}")
 MAX_TEXT = 4000
 MAX_SAME_CHILD = 20
 RECORD_NAMESPACE = uuid.UUID("6f1c1b7e-3d0a-5b8e-9a51-4f6c2b9d7e10")
@@ -87,7 +103,7 @@ def parse_occurred_at(value: object) -> OccurredAt:
         normalised = value.upper().replace(" ", "T").replace("Z", "+00:00")
         seconds, _, rest = normalised.partition(".")
         if rest:  # Python keeps microseconds only: trim extra digits, keep the offset.
-            digits = re.match(r"\d+", rest).group()
+            digits = _FRACTION_DIGITS.match(rest).group()
             normalised = f"{seconds}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
         try:
             instant = datetime.fromisoformat(normalised)
@@ -102,68 +118,72 @@ def parse_occurred_at(value: object) -> OccurredAt:
 
 def peek_agency(payload: bytes) -> tuple[dict, str]:
     """Decode the payload as a JSON object and return it with its ``agency``, to find the signing keys
-    before validating everything else."""
+    before validating everything else. Repeated names and NaN are refused: the signed bytes must mean
+    one thing to every reader."""
     try:
-        data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidPayload("the payload is not UTF-8 JSON") from exc
+        data = strict_json(payload)
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
+        raise InvalidPayload(f"the payload is not UTF-8 JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise InvalidPayload("the payload must be a JSON object")
     return data, check_reference(data.get("agency"), "agency")
 
 
 def parse_payload(data: dict) -> RecordPayload:
-    """Validate a decoded payload object against the version 1 schema; unknown fields are refused."""
-    unknown = sorted(set(data) - FIELDS)
-    if unknown:
-        raise InvalidPayload(f"unknown fields: {', '.join(unknown)}")
+    """Validate a decoded payload object against the version 1 schema; unknown fields are refused.
+
+    A field is either given with a value of its type or left out; ``null`` is refused, so a record
+    never says two different things about whether it has a field.
+    """
+    if not isinstance(data, dict):
+        raise InvalidPayload("the payload must be a JSON object")
+    if not data.keys() <= FIELDS:
+        raise InvalidPayload(f"unknown fields: {', '.join(sorted(data.keys() - FIELDS))}")
+    refuse_nulls(data)
     agency = check_reference(data.get("agency"), "agency")
     record_id = check_reference(data.get("record_id"), "record_id")
     kind = data.get("type")
-    if kind not in RECORD_TYPES:
+    if not isinstance(kind, str) or kind not in _REQUIRED:
         raise InvalidPayload(f"type must be one of {', '.join(RECORD_TYPES)}")
-    missing = [name for name in _REQUIRED[kind] if data.get(name) is None]
+    missing = [name for name in _REQUIRED[kind] if name not in data]
     if missing:
-        raise InvalidPayload(f"a {kind} needs {', '.join(missing)}")
-    forbidden = [name for name in _FORBIDDEN.get(kind, ()) if name in data]
+        raise InvalidPayload(f"{_ARTICLE[kind]} {kind} needs {', '.join(missing)}")
+    forbidden = [name for name in _FORBIDDEN[kind] if name in data]
     if forbidden:
-        raise InvalidPayload(f"a {kind} may not have {', '.join(forbidden)}")
-    if "category" in data and data["category"] not in CATEGORIES:
+        raise InvalidPayload(f"{_ARTICLE[kind]} {kind} may not have {', '.join(forbidden)}")
+    category = data.get("category")
+    if category is not None and (not isinstance(category, str) or category not in _CATEGORY_SET):
         raise InvalidPayload(f"category must be one of {', '.join(CATEGORIES)}")
-    author = data.get("author")
-    if author is not None and (not isinstance(author, dict) or not set(author) <= {"role", "name"}):
+    author = data.get("author", {})
+    if "author" in data and (not isinstance(author, dict) or not author or not author.keys() <= {"role", "name"}):
         raise InvalidPayload("author must be an object with role and/or name")
-    author = author or {}
-    if "local_authority" in data and not (
-        isinstance(data["local_authority"], str) and _LA_CODE.fullmatch(data["local_authority"])
-    ):
+    if isinstance(author, dict):
+        refuse_nulls(author, "author")
+    local_authority = data.get("local_authority")
+    if local_authority is not None and not (isinstance(local_authority, str) and _LA_CODE.fullmatch(local_authority)):
         raise InvalidPayload("local_authority must be a string of three digits")
-    same_child = data.get("same_child")
-    if same_child is not None and (
-        not isinstance(same_child, list) or not 2 <= len(same_child) <= MAX_SAME_CHILD
-    ):
+    same_child = data.get("same_child", ())
+    if "same_child" in data and (not isinstance(same_child, list) or not 2 <= len(same_child) <= MAX_SAME_CHILD):
         raise InvalidPayload(f"same_child must be a list of 2 to {MAX_SAME_CHILD} identifier objects")
 
-    def text(name: str, max_length: int = MAX_TEXT) -> str | None:
-        value = data.get(name)
-        return None if value is None else check_text(value, name, max_length)
+    def text(name: str) -> str | None:
+        return None if name not in data else check_text(data[name], name, MAX_TEXT)
 
     return RecordPayload(
         agency=agency,
         record_id=record_id,
         type=kind,
-        subject=None if data.get("subject") is None else parse_identifiers(data["subject"], "subject", agency),
-        occurred_at=None if data.get("occurred_at") is None else parse_occurred_at(data["occurred_at"]),
-        category=data.get("category"),
+        subject=None if "subject" not in data else parse_identifiers(data["subject"], "subject", agency),
+        occurred_at=None if "occurred_at" not in data else parse_occurred_at(data["occurred_at"]),
+        category=category,
         summary=text("summary"),
         action_taken=text("action_taken"),
-        author_role=None if author.get("role") is None else check_text(author["role"], "author.role", 200),
-        author_name=None if author.get("name") is None else check_text(author["name"], "author.name", 200),
-        local_authority=data.get("local_authority"),
-        amends=None if data.get("amends") is None else check_reference(data["amends"], "amends"),
+        author_role=None if "role" not in author else check_printable(author["role"], "author.role", MAX_NAME),
+        author_name=None if "name" not in author else check_printable(author["name"], "author.name", MAX_NAME),
+        local_authority=local_authority,
+        amends=None if "amends" not in data else check_reference(data["amends"], "amends"),
         same_child=tuple(
-            parse_identifiers(item, f"same_child[{i}]", agency, allow_agency=True)
-            for i, item in enumerate(same_child or ())
+            parse_identifiers(item, f"same_child[{i}]", agency, allow_agency=True) for i, item in enumerate(same_child)
         ),
     )
 
@@ -196,6 +216,28 @@ class Record(Aggregate):
     @staticmethod
     def create_id(agency: str, record_id: str, **_: object) -> uuid.UUID:
         return record_aggregate_id(agency, record_id)
+
+    @classmethod
+    def recorded(
+        cls, agency: str, record_id: str, payload_type: str, payload: str, signatures: list[dict], keyid: str
+    ) -> Record.Recorded:
+        """The one event of a new record, exactly what ``Record(...)`` would emit, made directly.
+
+        The ledger appends these events without building an aggregate per envelope: for a batch that
+        cost more than checking the signatures did. Reading a record back still gives a Record.
+        """
+        return cls.Recorded(
+            originator_id=record_aggregate_id(agency, record_id),
+            originator_version=1,
+            timestamp=cls.Recorded.create_timestamp(),
+            originator_topic=get_topic(cls),
+            agency=agency,
+            record_id=record_id,
+            payload_type=payload_type,
+            payload=payload,
+            signatures=signatures,
+            keyid=keyid,
+        )
 
     @event(Recorded)
     def __init__(
