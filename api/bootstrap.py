@@ -15,8 +15,12 @@ from api.settings import Settings
 from domain.entries import format_time
 from domain.errors import LedgerError
 from domain.ledger import Accepted, Ledger
+from projections.chronology import ChronologyProjection
 from projections.db import make_engine
+from projections.identity import IdentityProjection
 from projections.integrity import IntegrityProjection, leaves_for
+from projections.matching import MatchingProjection
+from projections.risk import RiskProjection
 from projections.runner import ProjectionRunner
 
 
@@ -60,6 +64,10 @@ def bootstrap(settings: Settings) -> Services:
     """Open the ledger at ``settings.database_url`` with every read model, creating tables if absent."""
     engine = make_engine(settings.database_url)  # first: it creates a named PostgreSQL schema
     ledger = Ledger.from_url(settings.database_url)
-    runner = ProjectionRunner(ledger, engine, [IntegrityProjection()])
+    runner = ProjectionRunner(
+        ledger,
+        engine,
+        [IntegrityProjection(), IdentityProjection(), ChronologyProjection(), MatchingProjection(), RiskProjection()],
+    )
     runner.create_tables()
     return Services(settings, ledger, engine, runner)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from api import cli_projections
 from api.bootstrap import Services, bootstrap
 from api.keyfiles import ensure_checkpoint_key, read_private_key, write_private_key, write_public_key
 from api.settings import Settings
@@ -172,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("submit", parents=[common], help="append envelope files straight to the database")
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_submit)
+
+    cli_projections.add_commands(sub, common)
 
     return parser
 

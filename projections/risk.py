@@ -1,0 +1,199 @@
+"""Risk prompts: the rules of projections/risk_rules.py over a child's chronology, with decisions.
+
+Prompts are evaluated when asked, over the chronology as known at that moment, so every view "as at
+T" (an inquiry's question: what could have been seen then?) shows exactly the prompts the records
+and identity links recorded by T raise, each with the decisions practitioners had recorded on it by
+then. The read model kept here is the decisions, which are commands on the ledger
+(domain/decisions.py). A prompt's ``raised_at`` is the moment its last record joined the child's
+chronology: recorded, and linked to the child.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Column, Connection, Integer, String, Table, Text, insert, select
+
+from domain.decisions import PromptDecision, prompt_id_for
+from domain.entries import format_time
+from projections.chronology import child_view, entry_keys_of, entry_rows, status_at
+from projections.db import metadata
+from projections.identity import chunks, from_micros, to_micros
+from projections.risk_rules import RULES, Rule, RuleRow
+from projections.runner import LogItem
+
+decisions = Table(
+    "risk_decisions",
+    metadata,
+    Column("notification_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("decision_id", String(36), nullable=False, unique=True),
+    Column("prompt_id", String(36), nullable=False, index=True),
+    Column("child_id", String(36), nullable=False),
+    Column("rule", String(128), nullable=False),
+    Column("rule_version", Integer, nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("decided_by", String(200), nullable=False),
+    Column("decided_us", BigInteger, nullable=False),
+)
+
+
+class RiskProjection:
+    """Keeps every decision recorded on a prompt."""
+
+    name = "risk"
+    tables = (decisions,)
+
+    def apply(self, conn: Connection, items: Sequence[LogItem]) -> None:
+        rows = [
+            {
+                "notification_id": item.notification_id,
+                "decision_id": str(item.event.originator_id),
+                "prompt_id": item.event.prompt_id,
+                "child_id": item.event.child_id,
+                "rule": item.event.rule,
+                "rule_version": item.event.rule_version,
+                "decision": item.event.decision,
+                "reason": item.event.reason,
+                "decided_by": item.event.decided_by,
+                "decided_us": to_micros(item.event.timestamp),
+            }
+            for item in items
+            if isinstance(item.event, PromptDecision.Decided)
+        ]
+        if rows:
+            conn.execute(insert(decisions), rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A practitioner's decision on a prompt."""
+
+    decision_id: str
+    decision: str
+    reason: str
+    decided_by: str
+    decided_at: datetime
+
+    def to_dict(self) -> dict:
+        return {"decision_id": self.decision_id, "decision": self.decision, "reason": self.reason,
+                "decided_by": self.decided_by, "decided_at": format_time(self.decided_at)}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """A rule's prompt for professional review: never a verdict, always with the records behind it.
+
+    ``state`` is ``open`` until a decision is recorded, then the latest decision by the moment asked.
+    """
+
+    prompt_id: str
+    rule: str
+    rule_version: int
+    title: str
+    why: str
+    records: tuple[dict, ...]
+    raised_at: datetime
+    state: str
+    decisions: tuple[Decision, ...]
+
+    def to_dict(self) -> dict:
+        """The JSON shape of SPEC section 3, with the prompt id, rule title, reason and decisions."""
+        return {
+            "prompt_id": self.prompt_id, "rule": self.rule, "rule_version": self.rule_version,
+            "title": self.title, "why": self.why, "records": [dict(r) for r in self.records],
+            "raised_at": format_time(self.raised_at), "state": self.state,
+            "decisions": [d.to_dict() for d in self.decisions],
+        }  # fmt: skip
+
+
+def _rule_row(row) -> RuleRow:
+    born = None if row.date_of_birth is None else date.fromisoformat(row.date_of_birth)
+    return RuleRow(row.agency, row.record_id, row.agency_kind, row.category, from_micros(row.sort_us),
+                   row.leaf_index, born)  # fmt: skip
+
+
+def risk_prompts(
+    conn: Connection, child_id: str, *, as_of: datetime | None = None, rules: Sequence[Rule] = RULES
+) -> list[Prompt]:
+    """The prompts the rules raise over a child's chronology as known at ``as_of`` (None: now), in
+    the order they were raised; each with its decisions recorded by then. NotFound for an unknown id.
+
+    Rules read the entries that are current then (superseded and retracted ones no longer count),
+    of type concern or amendment, with a category and an ``occurred_at``.
+    """
+    component = child_view(conn, child_id, as_of, with_facts=True)
+    if component is None:
+        return []
+    at_us = None if as_of is None else to_micros(as_of)
+    rows = entry_rows(conn, component.child.keys, at_us)
+    named = entry_keys_of(conn, [row.notification_id for row in rows])
+    placed = {(row.agency, row.record_id): (row.recorded_us, named.get(row.notification_id, [])) for row in rows}
+    rule_rows = [
+        _rule_row(row)
+        for row in rows
+        if row.type in ("concern", "amendment") and row.category and row.occurred_at
+        and status_at(row, at_us) == "current"
+    ]  # fmt: skip
+    raised = []
+    for rule in rules:
+        for group in rule.evaluate(rule_rows):
+            records = [(r.agency, r.record_id) for r in group]
+            raised.append((joined_at([placed[r] for r in records], component.facts or {}), rule, records))
+    history = _decisions(conn, [prompt_id_for(r.id, r.version, recs) for _, r, recs in raised], at_us)
+    prompts = []
+    for raised_us, rule, records in sorted(raised, key=lambda p: (p[0], p[1].id, p[2])):
+        pid = prompt_id_for(rule.id, rule.version, records)
+        taken = tuple(history.get(pid, ()))
+        prompts.append(Prompt(
+            pid, rule.id, rule.version, rule.title, rule.why,
+            tuple({"agency": agency, "record_id": record_id} for agency, record_id in records),
+            from_micros(raised_us), taken[-1].decision if taken else "open", taken,
+        ))  # fmt: skip
+    return prompts
+
+
+def joined_at(records: Sequence[tuple[int, Sequence[str]]], facts: dict[str, tuple[int, list[str]]]) -> int:
+    """The first moment from which the records (``(recorded_us, keys)`` each) were all recorded and
+    joined as one child by the facts still in force: a prompt's ``raised_at``, the same whichever of
+    the child's identifiers it is read under. Kruskal-style: join in time order until one remains."""
+    steps = sorted([(t, members) for t, members in facts.values()]
+                   + [(t, [f"\0{i}", *members]) for i, (t, members) in enumerate(records)])  # fmt: skip
+    parent: dict[str, str] = {}
+
+    def find(node: str) -> str:
+        while node in parent:
+            node = parent[node]
+        return node
+
+    wanted = [f"\0{i}" for i in range(len(records))]
+    for moment, members in steps:
+        roots = {find(m) for m in members}
+        first = roots.pop()
+        for root in roots:
+            parent[root] = first
+        if moment >= max(t for t, _ in records) and len({find(w) for w in wanted}) == 1:
+            return moment
+    raise LookupError("records not joined as one child")  # cannot happen: they are on one chronology
+
+
+def _decisions(conn: Connection, prompt_ids: Sequence[str], at_us: int | None) -> dict[str, list[Decision]]:
+    """The decisions recorded on each prompt by ``at_us``, oldest first."""
+    found: dict[str, list[Decision]] = {}
+    for part in chunks(set(prompt_ids)):
+        query = select(decisions).where(decisions.c.prompt_id.in_(part))
+        if at_us is not None:
+            query = query.where(decisions.c.decided_us <= at_us)
+        for row in conn.execute(query.order_by(decisions.c.decided_us, decisions.c.notification_id)):
+            found.setdefault(row.prompt_id, []).append(
+                Decision(row.decision_id, row.decision, row.reason, row.decided_by, from_micros(row.decided_us))
+            )
+    return found
+
+
+def find_prompt(conn: Connection, child_id: str, prompt_id: str) -> Prompt | None:
+    """The child's prompt with this id as raised now, or None: what to check before recording a
+    decision on it (domain/decisions.py ``record_decision``)."""
+    return next((p for p in risk_prompts(conn, child_id) if p.prompt_id == prompt_id), None)
