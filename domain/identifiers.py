@@ -143,7 +143,9 @@ def parse_identifiers(data: object, field: str, agency: str, allow_agency: bool 
         agency=scope,
         given_name=optional_text("given_name"),
         family_name=optional_text("family_name"),
-        date_of_birth=None if "date_of_birth" not in data else check_date(data["date_of_birth"], f"{field}.date_of_birth"),
+        date_of_birth=(
+            None if "date_of_birth" not in data else check_date(data["date_of_birth"], f"{field}.date_of_birth")
+        ),
         postcode=optional_text("postcode", MAX_POSTCODE),
         aliases=tuple(check_printable(a, f"{field}.aliases[]", MAX_NAME) for a in aliases),
     )

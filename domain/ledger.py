@@ -30,7 +30,7 @@ from domain.errors import (
     WrongAgency,
 )
 from domain.records import Record, parse_payload, peek_agency, record_aggregate_id
-from domain.storage import eventsourcing_env
+from domain.storage import StaleAggregates, eventsourcing_env
 
 MAX_SAVE_ATTEMPTS = 5
 
@@ -187,6 +187,18 @@ class Ledger(Application):
         ``acting_agency`` is the agency an API token is bound to; a payload naming another is refused.
         A record repeated within the batch is appended once; the repeat is answered like a resubmission.
         """
+        for _ in range(MAX_SAVE_ATTEMPTS):
+            try:
+                return self._submit_batch(envelopes, acting_agency)
+            except StaleAggregates:
+                continue  # an agency's keys changed while the batch was judged: judge it again
+        raise LedgerError("agency keys kept changing while the batch was appended; please try again")
+
+    def _submit_batch(
+        self, envelopes: Sequence[bytes | str | dict], acting_agency: str | None
+    ) -> list[Accepted | LedgerError]:
+        """One attempt of submit_many; raises StaleAggregates, having stored nothing, when a key it
+        relied on was added or revoked before the append."""
         results: list[Accepted | LedgerError | None] = [None] * len(envelopes)
         first: dict[uuid.UUID, tuple[int, Record.Recorded]] = {}
         repeats: list[tuple[int, Record.Recorded]] = []
@@ -201,7 +213,8 @@ class Ledger(Application):
                 repeats.append((index, recorded))
             else:
                 first[recorded.originator_id] = (index, recorded)
-        held = self._append(list(first.values()), results)
+        judged_at = {keys.aggregate_id: keys.version for keys in agencies.values() if keys.aggregate_id}
+        held = self._append(list(first.values()), results, judged_at)
         for index, recorded in repeats:
             results[index] = _settle(held[recorded.originator_id], recorded)
         return results  # type: ignore[return-value]
@@ -246,8 +259,8 @@ class Ledger(Application):
         try:
             agency = self._agency(agency_id)
         except NotFound:
-            return _SigningKeys({}, frozenset(), registered=False)
-        return _SigningKeys(agency.signing_keys(), frozenset(agency.revoked), registered=True)
+            return _SigningKeys({}, frozenset(), aggregate_id=None, version=0)
+        return _SigningKeys(agency.signing_keys(), frozenset(agency.revoked), agency.id, agency.version)
 
     def _stored_record(self, aggregate_id: uuid.UUID) -> Record.Recorded | None:
         """The event of a stored record, or None; one indexed query, no aggregate built."""
@@ -255,10 +268,11 @@ class Ledger(Application):
         return self.mapper.to_domain_event(stored[0]) if stored else None
 
     def _append(
-        self, fresh: list[tuple[int, Record.Recorded]], results: list
+        self, fresh: list[tuple[int, Record.Recorded]], results: list, judged_at: dict[uuid.UUID, int]
     ) -> dict[uuid.UUID, Record.Recorded]:
         """Store the new records in one transaction and fill in their results; returns, for each
-        record id, the event the ledger holds.
+        record id, the event the ledger holds. The transaction also checks that every agency is
+        still at the version ``judged_at`` (domain/storage), so keys are judged as of the append.
 
         When some already exist (a repeat, or another process got there first) the store refuses the
         whole transaction: those are settled one by one and the rest saved again.
@@ -270,7 +284,7 @@ class Ledger(Application):
             try:
                 # Events straight to the event store: the same rows Application.save writes, without
                 # its per-object protocol checks (no snapshots, no aggregate cache here).
-                self.events.put([recorded for _, recorded in fresh])
+                self.events.put([recorded for _, recorded in fresh], expected_versions=judged_at)
             except IntegrityError:
                 still_fresh = []
                 for index, recorded in fresh:
@@ -291,15 +305,17 @@ class Ledger(Application):
 
 @dataclass(frozen=True, slots=True)
 class _SigningKeys:
-    """An agency's keys as one batch sees them: those that may sign, and those revoked."""
+    """An agency's keys as one batch sees them (at aggregate ``version``): those that may sign,
+    and those revoked. An unregistered agency has no aggregate id."""
 
     signing: dict[str, Ed25519PublicKey]
     revoked: frozenset[str]
-    registered: bool
+    aggregate_id: uuid.UUID | None
+    version: int
 
     def refuse_unusable(self, envelope: dsse.Envelope, agency_id: str) -> None:
         """Say precisely why no signature can count: the agency is unknown, or the key was revoked."""
-        if not self.registered:
+        if self.aggregate_id is None:
             raise SignatureRejected(f"agency {agency_id} is not registered")
         keyids = [s.keyid for s in envelope.signatures]
         if not any(k in self.signing for k in keyids):

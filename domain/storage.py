@@ -3,17 +3,22 @@
 ``sqlite:///path`` selects eventsourcing's SQLite recorder, ``postgresql://user@host:port/db`` its
 PostgreSQL recorder. A ``schema`` query parameter (``?schema=name``) keeps a ledger in its own
 PostgreSQL schema, which is how tests and side-by-side ledgers share one server.
+
+Both recorders are eventsourcing's own, subclassed for two things only: a batch is appended only if
+the agencies it was judged against are unchanged (so keys are decided by the log at the append), and
+on PostgreSQL a batch is sent as arrays (fast). Tables, locking and notification order are theirs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.sqlite import SQLiteFactory
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
 from eventsourcing.utils import Environment, EnvType
 from psycopg import Cursor
 from psycopg.rows import DictRow
@@ -51,8 +56,51 @@ def sqlite_path(url: str) -> str:
     return path
 
 
+class StaleAggregates(Exception):
+    """An aggregate a batch was judged against (an agency and its keys) changed before the batch
+    was appended. Raised inside the appending transaction, which then stores nothing; the caller
+    judges the batch again against the log as it now is."""
+
+
+def refuse_stale(found: Mapping[UUID, int], expected: Mapping[UUID, int]) -> None:
+    """Raise StaleAggregates unless each aggregate is still at the version the batch was judged at."""
+    changed = [str(aggregate_id) for aggregate_id, version in expected.items() if found.get(aggregate_id) != version]
+    if changed:
+        raise StaleAggregates(", ".join(changed))
+
+
+class CheckedSQLiteRecorder(SQLiteApplicationRecorder):
+    """eventsourcing's SQLite recorder, which appends a batch only if the aggregates it was judged
+    against are unchanged (``expected_versions``: aggregate id -> version), in the same transaction.
+
+    So a key revoked by another process between judging and appending is honoured: the log decides.
+    """
+
+    def _insert_events(
+        self,
+        c: SQLiteCursor,
+        stored_events: Sequence[StoredEvent],
+        *,
+        expected_versions: Mapping[UUID, int] | None = None,
+        **kwargs: Any,
+    ) -> Sequence[int] | None:
+        notification_ids = super()._insert_events(c, stored_events, **kwargs)
+        if expected_versions:
+            # After its first INSERT this transaction holds SQLite's write lock: what it reads now is
+            # the latest state, and stays so until it commits (or rolls back on the raise).
+            ids = list(expected_versions)
+            c.execute(
+                f"SELECT originator_id, MAX(originator_version) FROM {self.events_table_name} "
+                f"WHERE originator_id IN ({', '.join('?' * len(ids))}) GROUP BY originator_id",
+                [aggregate_id.hex for aggregate_id in ids],
+            )
+            refuse_stale({UUID(row[0]): row[1] for row in c.fetchall()}, expected_versions)
+        return notification_ids
+
+
 class BatchPostgresRecorder(PostgresApplicationRecorder):
-    """eventsourcing's PostgreSQL recorder, inserting a batch as four arrays sent in binary.
+    """eventsourcing's PostgreSQL recorder, inserting a batch as four arrays sent in binary, and
+    appending it only if the aggregates it was judged against are unchanged (as CheckedSQLiteRecorder).
 
     The stock recorder sends one array of composite values, which psycopg escapes value by value
     in Python: for a batch of 1000 records that took longer than the insert itself. The table,
@@ -62,6 +110,10 @@ class BatchPostgresRecorder(PostgresApplicationRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.select_versions_statement = SQL(
+            "SELECT originator_id, MAX(originator_version) AS version FROM {schema}.{table} "
+            "WHERE originator_id = ANY(%s) GROUP BY originator_id"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
         self.insert_arrays_statement = SQL(
             "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
@@ -71,6 +123,23 @@ class BatchPostgresRecorder(PostgresApplicationRecorder):
             table=Identifier(self.events_table_name),
             id_type=Identifier(self.datastore.originator_id_type),
         )
+
+    def _insert_events(
+        self,
+        curs: Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        *,
+        expected_versions: Mapping[UUID, int] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Runs first in the appending transaction; an exception here rolls it back."""
+        super()._insert_events(curs, stored_events, **kwargs)
+        if expected_versions:
+            # The table lock (taken again, harmlessly, before the insert) waits for every other
+            # appender to commit and keeps new ones out, so the versions read now stay current.
+            self._lock_table(curs)
+            curs.execute(self.select_versions_statement, (list(expected_versions),))
+            refuse_stale({row["originator_id"]: row["version"] for row in curs.fetchall()}, expected_versions)
 
     def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any) -> None:
         self._lock_table(curs)
@@ -118,6 +187,7 @@ def eventsourcing_env(url: str) -> dict[str, str]:
         }
     return {
         "PERSISTENCE_MODULE": f"{__name__}:{PatientSQLiteFactory.__qualname__}",
+        "APPLICATION_RECORDER_TOPIC": f"{__name__}:{CheckedSQLiteRecorder.__qualname__}",
         "SQLITE_DBNAME": sqlite_path(url),
         "SQLITE_LOCK_TIMEOUT": "30",
         "CREATE_TABLE": "y",

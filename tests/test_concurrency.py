@@ -47,7 +47,9 @@ def _worker(settings: Settings, batches: list[list[bytes]], barrier, answers, ra
 def run_processes(settings: Settings, work: list[list[list[bytes]]], race_each_batch: bool = False) -> list[list]:
     """Run one process per entry of ``work`` (its batches) at once; return each one's receipts."""
     barrier, answers = SPAWN.Barrier(len(work)), SPAWN.Queue()
-    processes = [SPAWN.Process(target=_worker, args=(settings, batches, barrier, answers, race_each_batch)) for batches in work]
+    processes = [
+        SPAWN.Process(target=_worker, args=(settings, batches, barrier, answers, race_each_batch)) for batches in work
+    ]
     for process in processes:
         process.start()
     try:

@@ -241,6 +241,31 @@ def test_revocation_keeps_earlier_records_and_refuses_later_ones(services, regis
     assert [(k.keyid, k.revoked) for k in info.keys] == [(keyid, True), (dsse.key_id(replacement.public_key()), False)]
 
 
+def test_a_key_revoked_while_a_batch_is_judged_is_honoured_at_the_append(
+    services, registered, signed, agency_key, database_url, monkeypatch
+):
+    """Another process revokes the key after this one read the agency's keys but before it appends:
+    the append notices, stores nothing, and the batch is judged again against the log as it is."""
+    keyid = dsse.key_id(agency_key.public_key())
+    read_keys = services.ledger._signing_keys
+    other_process = Ledger.from_url(database_url)
+
+    def read_then_revoke(agency_id):
+        keys = read_keys(agency_id)
+        if not other_process.agency(AGENCY).keys[0].revoked:
+            other_process.revoke_key(AGENCY, keyid, "revoked meanwhile (fictional)")
+        return keys
+
+    monkeypatch.setattr(services.ledger, "_signing_keys", read_then_revoke)
+    try:
+        before = stored_count(services)
+        (result,) = services.submit([signed(concern())])
+    finally:
+        other_process.close()
+    assert isinstance(result, SignatureRejected) and "revoked" in str(result)
+    assert stored_count(services) == before + 1  # the revocation only
+
+
 def test_an_envelope_with_a_revoked_and_a_valid_signature_is_accepted(services, registered, agency_key):
     replacement = Ed25519PrivateKey.generate()
     services.ledger.add_key(AGENCY, replacement.public_key())
@@ -249,7 +274,8 @@ def test_an_envelope_with_a_revoked_and_a_valid_signature_is_accepted(services, 
     old, new = dsse.sign(payload, agency_key), dsse.sign(payload, replacement)
     envelope = {**new, "signatures": old["signatures"] + new["signatures"]}
     assert isinstance(submit_one(services, envelope), dict)
-    assert services.ledger.repository.get(record_aggregate_id(AGENCY, "ref-1")).keyid == dsse.key_id(replacement.public_key())
+    stored = services.ledger.repository.get(record_aggregate_id(AGENCY, "ref-1"))
+    assert stored.keyid == dsse.key_id(replacement.public_key())
 
 
 def test_agency_and_key_administration_refuses_what_makes_no_sense(services, registered, agency_key):
@@ -333,7 +359,8 @@ def test_a_batch_of_repeats_and_new_records_stores_only_the_new(services, regist
     originals = services.submit([signed(concern(f"ref-{i}")) for i in range(5)])
     mixed = services.submit([signed(concern(f"ref-{i}")) for i in range(10)])
     assert mixed[:5] == originals
-    assert [r["leaf_index"] for r in mixed[5:]] == list(range(originals[-1]["leaf_index"] + 1, originals[-1]["leaf_index"] + 6))
+    last = originals[-1]["leaf_index"]
+    assert [r["leaf_index"] for r in mixed[5:]] == list(range(last + 1, last + 6))
     assert stored_count(services) == 2 + 10
 
 
