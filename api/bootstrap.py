@@ -8,13 +8,17 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 
+from api.keyfiles import ensure_checkpoint_key
 from api.settings import Settings
 from domain.entries import format_time
 from domain.errors import LedgerError
 from domain.ledger import Accepted, Ledger
+from projections.checkpoints import CheckpointSigner, StoredCheckpoint, ensure_checkpoint
+from projections.checkpoints import create_table as create_checkpoint_table
 from projections.chronology import ChronologyProjection
 from projections.db import make_engine
 from projections.identity import IdentityProjection
@@ -32,6 +36,7 @@ class Services:
     ledger: Ledger
     engine: Engine
     runner: ProjectionRunner
+    signer: CheckpointSigner | None = None
 
     def submit(self, envelopes: Sequence[bytes | str | dict], acting_agency: str | None = None) -> list[dict | LedgerError]:
         """Append envelopes and answer, in order, a receipt or the refusal for each.
@@ -44,6 +49,12 @@ class Services:
         with self.engine.connect() as conn:
             leaves = leaves_for(conn, accepted)
         return [r if isinstance(r, LedgerError) else _receipt(r, leaves[str(r.aggregate_id)]) for r in results]
+
+    def checkpoint(self) -> StoredCheckpoint:
+        """The latest signed checkpoint, signing one first if it does not cover the whole tree, so it
+        covers every entry whose receipt was issued before the call (SPEC section 3)."""
+        with self.engine.begin() as conn:
+            return ensure_checkpoint(conn, self.signer)
 
     def close(self) -> None:
         self.ledger.close()
@@ -64,10 +75,13 @@ def bootstrap(settings: Settings) -> Services:
     """Open the ledger at ``settings.database_url`` with every read model, creating tables if absent."""
     engine = make_engine(settings.database_url)  # first: it creates a named PostgreSQL schema
     ledger = Ledger.from_url(settings.database_url)
+    key = ensure_checkpoint_key(Path(settings.checkpoint_key))
+    signer = CheckpointSigner(settings.origin, key, settings.checkpoint_every, settings.checkpoint_seconds)
     runner = ProjectionRunner(
         ledger,
         engine,
-        [IntegrityProjection(), IdentityProjection(), ChronologyProjection(), MatchingProjection(), RiskProjection()],
+        [IntegrityProjection(signer.after_batch), IdentityProjection(), ChronologyProjection(), MatchingProjection(), RiskProjection()],
     )
     runner.create_tables()
-    return Services(settings, ledger, engine, runner)
+    create_checkpoint_table(engine)
+    return Services(settings, ledger, engine, runner, signer=signer)

@@ -1,12 +1,14 @@
 """The integrity read model: every log entry as a dense Merkle leaf, plus complete-subtree hashes.
 
 Leaf indexes are dense from 0 in log order even where notification ids have gaps. Storing the hash of
-every complete aligned subtree means a root or a proof reads O(log n) rows and never scans the leaves.
+every complete aligned subtree means a root or a proof reads O(log n) rows in one or two queries and
+never scans the leaves. Catch-up is on the ingest hot path, so a batch of any size costs a fixed
+handful of queries: the tree size, its right border, one multi-row insert per table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +24,8 @@ from sqlalchemy import (
     Table,
     func,
     insert,
+    and_,
+    or_,
     select,
 )
 
@@ -49,6 +53,12 @@ subtrees = Table(
     Column("hash", LargeBinary(32), nullable=False),
 )
 
+#: Called once per applied batch, in its transaction, with the new tree size and root.
+AfterBatch = Callable[[Connection, int, bytes], None]
+
+#: Most values bound in one ``IN`` list, well under every backend's parameter limit.
+_IN_CHUNK = 500
+
 
 @dataclass(frozen=True, slots=True)
 class Leaf:
@@ -59,40 +69,86 @@ class Leaf:
     recorded_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedLeaf:
+    """A stored leaf as the projection wrote it: which notification it came from and its hash."""
+
+    leaf_index: int
+    notification_id: int
+    leaf_hash: bytes
+
+
 def tree_size(conn: Connection) -> int:
-    """How many leaves the tree has."""
+    """How many leaves the tree has (an index lookup, not a count)."""
     last = conn.execute(select(func.max(leaves.c.leaf_index))).scalar()
     return 0 if last is None else last + 1
 
 
-def subtree_reader(conn: Connection):
-    """A ``(level, index) -> hash`` function over the stored complete subtrees (level 0 = leaves)."""
+def read_subtrees(conn: Connection, coordinates: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """Fetch the stored hashes of perfect subtrees ``(level, index)`` (level 0 = leaves) in few queries.
+
+    Raises LookupError naming the first subtree that is not stored (the tree is smaller than asked).
+    """
+    wanted = set(coordinates)
+    found: dict[tuple[int, int], bytes] = {}
+    leaf_indexes = sorted(index for level, index in wanted if level == 0)
+    inner = sorted(c for c in wanted if c[0] > 0)
+    for start in range(0, len(leaf_indexes), _IN_CHUNK):
+        rows = conn.execute(
+            select(leaves.c.leaf_index, leaves.c.leaf_hash).where(
+                leaves.c.leaf_index.in_(leaf_indexes[start : start + _IN_CHUNK])
+            )
+        )
+        found.update(((0, index), digest) for index, digest in rows)
+    by_level: dict[int, list[int]] = {}
+    for level, index in inner:
+        by_level.setdefault(level, []).append(index)
+    if by_level:
+        # One "level = ? AND idx IN (...)" term per level: every backend answers it from the primary
+        # key (SQLite scans the whole table for a row-value IN list).
+        terms = [and_(subtrees.c.level == level, subtrees.c.idx.in_(indexes)) for level, indexes in by_level.items()]
+        rows = conn.execute(select(subtrees.c.level, subtrees.c.idx, subtrees.c.hash).where(or_(*terms)))
+        found.update(((level, index), digest) for level, index, digest in rows)
+    missing = sorted(wanted - found.keys())
+    if missing:
+        raise LookupError(f"no complete subtree at level {missing[0][0]}, index {missing[0][1]}")
+    return found
+
+
+def subtree_reader(conn: Connection) -> merkle.SubtreeHash:
+    """A ``(level, index) -> hash`` function over the stored subtrees, one query per call.
+
+    Prefer ``read_subtrees`` when the coordinates are known up front, as for roots and proofs.
+    """
 
     def subtree_hash(level: int, index: int) -> bytes:
-        if level == 0:
-            query = select(leaves.c.leaf_hash).where(leaves.c.leaf_index == index)
-        else:
-            query = select(subtrees.c.hash).where(subtrees.c.level == level, subtrees.c.idx == index)
-        value = conn.execute(query).scalar()
-        if value is None:
-            raise LookupError(f"no complete subtree at level {level}, index {index}")
-        return value
+        return read_subtrees(conn, [(level, index)])[(level, index)]
 
     return subtree_hash
 
 
+def ranges_reader(conn: Connection, ranges: Iterable[tuple[int, int]]) -> merkle.SubtreeHash:
+    """Prefetch every perfect subtree of the leaf ranges in one go; returns a reader over them.
+
+    Precondition: the tree holds every leaf of every range.
+    """
+    coordinates = [c for start, end in ranges for c in merkle.perfect_subtrees(start, end)]
+    found = read_subtrees(conn, coordinates)
+    return lambda level, index: found[(level, index)]
+
+
 def root_hash(conn: Connection, size: int) -> bytes:
-    """The RFC 9162 root of the first ``size`` leaves, from O(log n) stored subtrees."""
-    return merkle.root(size, subtree_reader(conn))
+    """The RFC 9162 root of the first ``size`` leaves, from its O(log n) stored border subtrees."""
+    return merkle.root(size, ranges_reader(conn, [(0, size)]))
 
 
 def leaves_for(conn: Connection, originator_ids: Sequence[str]) -> dict[str, Leaf]:
     """The first leaf of each named aggregate: for a record, its only event, so its receipt."""
     found: dict[str, Leaf] = {}
-    for start in range(0, len(originator_ids), 500):
+    for start in range(0, len(originator_ids), _IN_CHUNK):
         rows = conn.execute(
             select(leaves.c.originator_id, leaves.c.leaf_index, leaves.c.leaf_hash, leaves.c.recorded_at)
-            .where(leaves.c.originator_id.in_(originator_ids[start : start + 500]))
+            .where(leaves.c.originator_id.in_(originator_ids[start : start + _IN_CHUNK]))
             .order_by(leaves.c.leaf_index.desc())
         )
         for row in rows:
@@ -100,36 +156,58 @@ def leaves_for(conn: Connection, originator_ids: Sequence[str]) -> dict[str, Lea
     return found
 
 
+def recorded_leaves(conn: Connection, start: int, end: int) -> list[RecordedLeaf]:
+    """The stored leaves ``[start, end)`` in index order (fewer when the tree is smaller)."""
+    rows = conn.execute(
+        select(leaves.c.leaf_index, leaves.c.notification_id, leaves.c.leaf_hash)
+        .where(leaves.c.leaf_index >= start, leaves.c.leaf_index < end)
+        .order_by(leaves.c.leaf_index)
+    )
+    return [RecordedLeaf(index, notification_id, digest) for index, notification_id, digest in rows]
+
+
 class IntegrityProjection:
-    """Appends each log entry as the next leaf and records every subtree it completes."""
+    """Appends each log entry as the next leaf and records every subtree it completes.
+
+    ``after_batch``, when given, runs in the same transaction once a batch is applied, with the new
+    size and root (the checkpoint signer's policy hangs here, so signing needs no extra reads).
+    """
 
     name = "integrity"
     tables = (leaves, subtrees)
 
+    def __init__(self, after_batch: AfterBatch | None = None) -> None:
+        self.after_batch = after_batch
+
     def apply(self, conn: Connection, items: Sequence[LogItem]) -> None:
         size = tree_size(conn)
-        # The right border of the tree: (level, hash) of each complete subtree not yet in a bigger one.
-        border = [(level, subtree_reader(conn)(level, idx)) for level, idx in merkle.perfect_subtrees(0, size)]
+        border_coordinates = merkle.perfect_subtrees(0, size)
+        stored = read_subtrees(conn, border_coordinates)
+        # The right border: (level, hash) of each complete subtree not yet inside a bigger one.
+        border = [(level, stored[(level, index)]) for level, index in border_coordinates]
         leaf_rows, subtree_rows = [], []
         for offset, item in enumerate(items):
             index = size + offset
-            digest = merkle.leaf_hash(entry_bytes(item.event))
+            node = merkle.leaf_hash(entry_bytes(item.event))
             leaf_rows.append(
                 {
                     "leaf_index": index,
                     "notification_id": item.notification_id,
                     "originator_id": str(item.event.originator_id),
-                    "leaf_hash": digest,
+                    "leaf_hash": node,
                     "recorded_at": item.event.timestamp,
                 }
             )
-            level, node = 0, digest
+            level = 0
             while border and border[-1][0] == level:
-                _, left = border.pop()
-                node, level = merkle.node_hash(left, node), level + 1
+                node, level = merkle.node_hash(border.pop()[1], node), level + 1
                 subtree_rows.append({"level": level, "idx": index >> level, "hash": node})
             border.append((level, node))
+        if not leaf_rows:
+            return
         conn.execute(insert(leaves), leaf_rows)
         if subtree_rows:
             conn.execute(insert(subtrees), subtree_rows)
-
+        if self.after_batch is not None:
+            new_size = size + len(leaf_rows)
+            self.after_batch(conn, new_size, merkle.fold_right_border([digest for _, digest in border]))

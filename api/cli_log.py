@@ -1,0 +1,434 @@
+"""``ledger export --out DIR`` and ``ledger verify [DIR | --database-url URL]`` (SPEC section 5).
+
+Both stream the log in chunks and keep memory constant however long it is. Verification checks each
+chunk's entries and signatures in worker processes (domain/audit ``audit_chunk``), a few chunks in
+flight at once, and feeds the reports in log order to one ``Auditor`` that rebuilds the tree, the key
+history and every checkpoint. It prints ``leaf N: why`` for the first failing leaf and exits 1, or
+exits 0 once everything holds. The bundle layout is docs/log-format.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from api.bootstrap import Services, bootstrap
+from api.keyfiles import read_private_key
+from api.settings import Settings
+from domain.agencies import Agency
+from domain.audit import (
+    KEY_KINDS,
+    AuditResult,
+    Auditor,
+    ChunkReport,
+    EntryProblem,
+    audit_chunk,
+    export_line,
+    key_event_line,
+    key_event_of,
+    merge_checkpoints,
+    parse_export_line,
+    parse_key_event_line,
+)
+from domain.checkpoint import Checkpoint, NoteVerifier, parse_checkpoint, parse_vkey, vkey
+from domain.entries import decode_entry, entry_bytes
+from domain.errors import AlreadyExists, IntegrityFailure, NotFound, ProofError
+from domain.ledger import Ledger
+from domain.merkle import verify_consistency
+from projections.checkpoints import (
+    StoredCheckpoint,
+    checkpoints_after,
+    consistency_proof,
+    latest_checkpoint,
+    stored_log,
+)
+from projections.db import make_engine
+from projections.integrity import root_hash, tree_size
+
+EXIT_FAILED = 1
+CHUNK = 1000
+BUNDLE_FORMAT = "safeguarding-ledger-export"
+
+Task = tuple[int, Any]
+
+
+def add_commands(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Register ``export`` and ``verify``."""
+    p = subparsers.add_parser("export", parents=[common], help="write the whole log, checkpoints and keys to DIR")
+    p.add_argument("--out", required=True, help="directory to create (must be new or empty)")
+    p.set_defaults(func=cmd_export)
+    p = subparsers.add_parser("verify", parents=[common], help="verify an export, or the live database, in full")
+    p.add_argument("dir", nargs="?", help="an export directory; without it, the database is verified")
+    p.add_argument("--vkey", help="the ledger's verifier key, text or file, obtained independently")
+    p.add_argument("--checkpoint", action="append", default=[], help="a checkpoint note file you hold (repeatable)")
+    p.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes (0: none)")
+    p.set_defaults(func=cmd_verify)
+
+
+# Export ------------------------------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if any(out.iterdir()):
+        raise AlreadyExists(f"{out} is not empty; export into a new directory")
+    services = bootstrap(_settings(args))
+    try:
+        services.runner.catch_up()
+        latest = services.checkpoint()
+        size, count = _write_bundle(out, services, latest.size)
+    finally:
+        services.close()
+    print(f"exported {size} entries and {count} checkpoints to {out}; the latest checkpoint covers {latest.size}")
+    return 0
+
+
+def _write_bundle(out: Path, services: Services, size: int) -> tuple[int, int]:
+    """Write the first ``size`` entries (all that the latest checkpoint covers: entries appended
+    meanwhile wait for the next export) with the key history in one pass, then the checkpoints up
+    to that size, the vkey, and the manifest last: a bundle without one is incomplete.
+    Returns how many entries and checkpoints were written."""
+    written = 0
+    entries, keys = open(out / "entries.jsonl", "w", encoding="utf-8"), open(out / "keys.jsonl", "w", encoding="utf-8")
+    with entries, keys:
+        for chunk in stored_log(services.ledger, services.engine, CHUNK):
+            for item in chunk:
+                if item.notification is None or item.index >= size:
+                    break  # a log shorter than its recorded tree is the verifier's to report
+                recorded = None if item.recorded is None else item.recorded.leaf_hash
+                try:
+                    event = services.ledger.mapper.to_domain_event(item.notification)
+                    entry = entry_bytes(event)
+                except Exception:  # an altered stored event can fail in any part of decoding
+                    entries.write(export_line(item.index, None, recorded, "the stored event cannot be decoded") + "\n")
+                else:
+                    entries.write(export_line(item.index, entry, recorded) + "\n")
+                    if event.ENTRY_KIND in KEY_KINDS:
+                        keys.write(key_event_line(key_event_of(item.index, decode_entry(entry))) + "\n")
+                written = item.index + 1
+    count, latest_note = 0, ""
+    with open(out / "checkpoints.jsonl", "w", encoding="utf-8") as notes:
+        for checkpoint in _checkpoints(services.engine, size):
+            notes.write(json.dumps({"size": checkpoint.size, "note": checkpoint.note}) + "\n")
+            count, latest_note = count + 1, checkpoint.note
+    (out / "checkpoint").write_text(latest_note, encoding="utf-8")
+    (out / "log.vkey").write_text(services.signer.vkey + "\n", encoding="utf-8")
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "version": 1,
+        "entry_format": 1,
+        "origin": services.signer.origin,
+        "size": written,
+        "checkpoints": count,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return written, count
+
+
+def _checkpoints(engine: Engine, up_to: int) -> Iterator[StoredCheckpoint]:
+    """Every stored checkpoint of size at most ``up_to``, smallest first, a page at a time; the bound
+    keeps out checkpoints signed while an export or verification is running."""
+    last = -1
+    while True:
+        with engine.connect() as conn:
+            page = [c for c in checkpoints_after(conn, last) if c.size <= up_to]
+        if not page:
+            return
+        yield from page
+        last = page[-1].size
+
+
+# Verify ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    """What one verification reads: chunk tasks for a worker function, and the auditor to feed."""
+
+    tasks: Iterator[Task]
+    worker: Callable[[int, Any], ChunkReport]
+    keys: dict[str, bytes]
+    auditor: Auditor
+    total: int
+    notes: list[str] = field(default_factory=list)
+    expected_size: int | None = None
+    close: Callable[[], None] = lambda: None
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    source = _bundle(Path(args.dir), args) if args.dir else _database(_settings(args), args)
+    try:
+        result = _run(source, args.processes, _Progress(source.total))
+        if source.expected_size is not None and result.size != source.expected_size:
+            raise IntegrityFailure(
+                min(result.size, source.expected_size),
+                f"the manifest lists {source.expected_size} entries but the bundle holds {result.size}",
+            )
+    except IntegrityFailure as failure:
+        print(f"leaf {failure.leaf_index}: {failure.reason}")
+        return EXIT_FAILED
+    finally:
+        source.close()
+    for note in source.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if result.covered < result.size:
+        print(f"note: leaves {result.covered} to {result.size - 1} are not yet in a signed checkpoint", file=sys.stderr)
+    print(
+        f"verified {result.size} entries and {result.checkpoints} checkpoints; "
+        f"root {base64.b64encode(result.root).decode('ascii')}"
+    )
+    return 0
+
+
+def _run(source: _Source, processes: int, progress: _Progress) -> AuditResult:
+    """Check chunks in worker processes, at most a few in flight, feeding reports in log order."""
+    if processes <= 0:
+        _init_worker(source.keys)
+        for task in source.tasks:
+            source.auditor.add(source.worker(*task))
+            progress.advance(source.auditor.tree.size)
+        progress.done()
+        return source.auditor.finish()
+    pool = ProcessPoolExecutor(processes, initializer=_init_worker, initargs=(source.keys,))
+    pending: deque[Future[ChunkReport]] = deque()
+    try:
+        for task in source.tasks:
+            pending.append(pool.submit(source.worker, *task))
+            if len(pending) > 2 * processes:
+                source.auditor.add(pending.popleft().result())
+                progress.advance(source.auditor.tree.size)
+        while pending:
+            source.auditor.add(pending.popleft().result())
+            progress.advance(source.auditor.tree.size)
+    finally:
+        pool.shutdown(cancel_futures=True)
+        progress.done()
+    return source.auditor.finish()
+
+
+def _bundle(directory: Path, args: argparse.Namespace) -> _Source:
+    """Verify an export: entries.jsonl against keys.jsonl, checkpoints.jsonl and a vkey."""
+    manifest = json.loads(_read(directory / "manifest.json"))
+    if manifest.get("format") != BUNDLE_FORMAT or manifest.get("version") != 1:
+        raise NotFound(f"{directory} holds no ledger export of version 1")
+    notes = []
+    if args.vkey:
+        verifier = _verifier(args.vkey)
+    else:
+        verifier = parse_vkey(_read(directory / "log.vkey").strip())
+        notes.append("checked against the bundle's own log.vkey; pass --vkey with a key you hold to rule out forgery")
+    keys = {e.keyid: e.public_key for e in _key_history(directory) if e.kind == "key_added"}
+    entries = open(directory / "entries.jsonl", "rb")
+    checkpoints = merge_checkpoints(_bundle_checkpoints(directory), _held(args.checkpoint))
+    auditor = Auditor(verifier, checkpoints, manifest.get("origin"), key_history=_key_history(directory))
+    return _Source(
+        _parsed_chunks(entries), _check_parsed, keys, auditor, int(manifest.get("size", 0)), notes,
+        expected_size=int(manifest.get("size", 0)), close=entries.close,
+    )  # fmt: skip
+
+
+def _database(settings: Settings, args: argparse.Namespace) -> _Source:
+    """Verify the live database: every stored event against what the integrity projection recorded,
+    up to the latest checkpoint when verification starts (and any entries stored by then)."""
+    if args.vkey:
+        verifier = _verifier(args.vkey)
+    elif Path(settings.checkpoint_key).exists():
+        verifier = parse_vkey(vkey(settings.origin, read_private_key(Path(settings.checkpoint_key)).public_key()))
+    else:
+        raise NotFound("no checkpoint key here to take the vkey from: pass --vkey with the ledger's verifier key")
+    engine = make_engine(settings.database_url)
+    ledger = Ledger.from_url(settings.database_url)
+    with engine.connect() as conn:  # read first: the walk below then covers at least this much
+        latest = latest_checkpoint(conn)
+        total = tree_size(conn)
+    previous: list[Checkpoint] = []
+
+    def check_stored_tree(checkpoint: Checkpoint) -> None:
+        """Proofs are served from the stored subtrees: they must give each signed root and join them."""
+        with engine.connect() as conn:
+            try:
+                if root_hash(conn, checkpoint.size) != checkpoint.root:
+                    raise EntryProblem("the stored subtree hashes give another root than the one signed")
+                if previous and 0 < previous[0].size < checkpoint.size:
+                    proof = consistency_proof(conn, previous[0].size, checkpoint.size).proof
+                    verify_consistency(previous[0].size, checkpoint.size, proof, previous[0].root, checkpoint.root)
+            except (LookupError, ProofError, NotFound) as error:
+                raise EntryProblem(f"the stored subtrees do not prove consistency with the last checkpoint: {error}")
+        previous[:] = [checkpoint]
+
+    stored = ((c.size, c.note) for c in _checkpoints(engine, -1 if latest is None else latest.size))
+    auditor = Auditor(
+        verifier, merge_checkpoints(stored, _held(args.checkpoint)), settings.origin, on_checkpoint=check_stored_tree
+    )
+    tasks = (
+        (chunk[0].index, [(item.notification, item.recorded) for item in chunk])
+        for chunk in stored_log(ledger, engine, CHUNK)
+    )
+
+    def close() -> None:
+        ledger.close()
+        engine.dispose()
+
+    return _Source(tasks, _check_stored, _stored_keys(ledger), auditor, total, close=close)
+
+
+def _stored_keys(ledger: Ledger) -> dict[str, bytes]:
+    """Every agency public key by key id, from the key_added events alone (a pre-pass by topic)."""
+    keys: dict[str, bytes] = {}
+    position = 0
+    while page := ledger.recorder.select_notifications(
+        start=position, limit=CHUNK, topics=[Agency.KeyAdded.TOPIC], inclusive_of_start=False
+    ):
+        for notification in page:
+            try:
+                event = ledger.mapper.to_domain_event(notification)
+            except Exception:  # an altered event: the verification stream names its index
+                continue
+            keys[event.keyid] = event.public_key
+        position = page[-1].id
+    return keys
+
+
+def _parsed_chunks(lines: Iterable[bytes]) -> Iterator[Task]:
+    """Chunks of parsed export lines, parsed here so workers spend their time on the entries; a line
+    that does not parse ends the chunk, carrying its index and reason to fail after all before it."""
+    iterator, start = iter(lines), 0
+    while chunk := list(islice(iterator, CHUNK)):
+        items, failure = [], None
+        for offset, line in enumerate(chunk):
+            try:
+                items.append(parse_export_line(line, start + offset))
+            except EntryProblem as problem:
+                failure = (start + offset, str(problem))
+                break
+        yield start, (items, failure)
+        if failure is not None:
+            return
+        start += len(chunk)
+
+
+def _key_history(directory: Path) -> Iterator:
+    """The bundle's key history, line by line (an iterator, so it can be walked beside the entries)."""
+    with open(directory / "keys.jsonl", "rb") as lines:
+        yield from (parse_key_event_line(line) for line in lines)
+
+
+def _bundle_checkpoints(directory: Path) -> Iterator[tuple[int, str]]:
+    """The bundle's checkpoints; a malformed line becomes a note that fails where it claims to be."""
+    with open(directory / "checkpoints.jsonl", "rb") as lines:
+        for line in lines:
+            try:
+                data = json.loads(line)
+                yield int(data["size"]), str(data["note"])
+            except (ValueError, KeyError, TypeError):
+                yield 0, "a malformed checkpoints.jsonl line\n"
+
+
+def _held(paths: list[str]) -> list[tuple[int, str]]:
+    """Checkpoints the verifier obtained earlier (e.g. from GET /v1/log/checkpoint), by size."""
+    held = []
+    for path in paths:
+        note = _read(Path(path))
+        try:
+            size = parse_checkpoint(note.split("\n\n", 1)[0] + "\n").size
+        except ProofError as error:
+            raise NotFound(f"{path} is not a checkpoint note: {error}") from None
+        held.append((size, note))
+    return sorted(held)
+
+
+def _verifier(text_or_path: str) -> NoteVerifier:
+    path = Path(text_or_path)
+    return parse_vkey((_read(path) if path.is_file() else text_or_path).strip())
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFound(f"{path} does not exist") from None
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(database_url=args.database_url, checkpoint_key=args.checkpoint_key)
+
+
+# Worker processes --------------------------------------------------------------------------------
+
+_KEYS: dict[str, bytes] = {}
+_MAPPER: list = []
+
+
+def _init_worker(keys: dict[str, bytes]) -> None:
+    """Give a worker process the agency keys; a mapper to decode stored events is made on demand."""
+    _KEYS.clear()
+    _KEYS.update(keys)
+
+
+def _check_parsed(start: int, work: tuple[list[tuple[bytes, bytes | None]], tuple[int, str] | None]) -> ChunkReport:
+    """Check parsed export lines from leaf ``start``, then report the line that did not parse, if any."""
+    items, failure = work
+    report = audit_chunk(start, items, _KEYS)
+    if report.failure is None:
+        report.failure = failure
+    return report
+
+
+def _check_stored(start: int, items: list) -> ChunkReport:
+    """Check stored events from leaf ``start``, each paired with the leaf recorded for its place."""
+    if not _MAPPER:  # an in-memory ledger, only for its mapper (the same transcodings as the real one)
+        _MAPPER.append(Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper)
+    mapper = _MAPPER[0]
+
+    def entries() -> Iterator[tuple[bytes, bytes | None]]:
+        for notification, recorded in items:
+            if notification is None:
+                raise EntryProblem("the ledger recorded this leaf but its event is no longer stored")
+            if recorded is not None and recorded.notification_id != notification.id:
+                raise EntryProblem(
+                    f"the leaf was recorded for event {recorded.notification_id}, but event {notification.id} "
+                    "now stands in its place (an event was deleted, inserted or moved)"
+                )
+            try:
+                entry = entry_bytes(mapper.to_domain_event(notification))
+            except Exception:  # an altered stored event can fail in any part of decoding
+                raise EntryProblem("the stored event cannot be decoded (its stored state was altered)") from None
+            yield entry, None if recorded is None else recorded.leaf_hash
+
+    return audit_chunk(start, entries(), _KEYS)
+
+
+class _Progress:
+    """A one-line progress count on standard error, only when it is a terminal."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.enabled = sys.stderr.isatty()
+        self.started = self.shown = time.monotonic()
+
+    def advance(self, done: int) -> None:
+        now = time.monotonic()
+        if self.enabled and now - self.shown >= 0.2:
+            rate = done / max(now - self.started, 1e-9)
+            sys.stderr.write(f"\rverifying: {done}/{self.total} entries, {rate:,.0f}/s ")
+            sys.stderr.flush()
+            self.shown = now
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()

@@ -1,0 +1,241 @@
+"""Tampering with the stored log, on both backends, is caught by ``ledger verify --database-url`` and by
+verifying an export made afterwards: exit status 1 and ``leaf N:`` naming the first bad leaf.
+
+Each case edits the database behind the ledger's back with plain SQL, as an insider with database
+access could: the event store's own table (``stored_events`` on SQLite, ``ledger_events`` in the
+test's schema on PostgreSQL), the recorded leaves, or the signed checkpoints.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, Engine, text
+
+from api.bootstrap import Services
+from domain.checkpoint import Checkpoint, sign_checkpoint, vkey
+from domain.merkle import leaf_hash
+from domain.storage import is_postgres
+from projections.checkpoints import entries
+from projections.db import make_engine
+from tests.test_export_verify import Case, build_case, cli, db_args
+
+class Store:
+    """Raw access to the event store's table, whichever backend holds it."""
+
+    def __init__(self, engine: Engine, services: Services) -> None:
+        postgres = engine.dialect.name == "postgresql"
+        self.engine = engine
+        self.services = services
+        self.table = "ledger_events" if postgres else "stored_events"
+        self.id = "notification_id" if postgres else "rowid"
+
+    def notification(self, conn: Connection, leaf: int) -> int:
+        query = text("SELECT notification_id FROM integrity_leaves WHERE leaf_index = :leaf")
+        return conn.execute(query, {"leaf": leaf}).scalar_one()
+
+    def state(self, leaf: int) -> bytes:
+        with self.engine.begin() as conn:
+            query = text(f"SELECT state FROM {self.table} WHERE {self.id} = :id")
+            return bytes(conn.execute(query, {"id": self.notification(conn, leaf)}).scalar_one())
+
+    def set_state(self, leaf: int, state: bytes) -> None:
+        with self.engine.begin() as conn:
+            query = text(f"UPDATE {self.table} SET state = :state WHERE {self.id} = :id")
+            assert conn.execute(query, {"state": state, "id": self.notification(conn, leaf)}).rowcount == 1
+
+    def delete(self, leaf: int) -> None:
+        with self.engine.begin() as conn:
+            query = text(f"DELETE FROM {self.table} WHERE {self.id} = :id")
+            assert conn.execute(query, {"id": self.notification(conn, leaf)}).rowcount == 1
+
+    def edit(self, leaf: int, change: Callable[[dict], None]) -> None:
+        """Change the decoded stored state of one event and store it again."""
+        state = json.loads(self.state(leaf))
+        change(state)
+        self.set_state(leaf, json.dumps(state, separators=(",", ":")).encode())
+
+    def rehash(self, leaf: int) -> None:
+        """Record the leaf hash of the entry as it now stands, as a careful insider would."""
+        with self.engine.begin() as conn:
+            (entry,) = entries(conn, self.services.ledger, leaf, leaf + 1)
+            query = text("UPDATE integrity_leaves SET leaf_hash = :digest WHERE leaf_index = :leaf")
+            conn.execute(query, {"digest": leaf_hash(entry), "leaf": leaf})
+
+    def set_note(self, size: int, note: str) -> None:
+        with self.engine.begin() as conn:
+            query = text("UPDATE integrity_checkpoints SET note = :note WHERE size = :size")
+            assert conn.execute(query, {"note": note, "size": size}).rowcount == 1
+
+    def note(self, size: int) -> str:
+        with self.engine.begin() as conn:
+            query = text("SELECT note FROM integrity_checkpoints WHERE size = :size")
+            return conn.execute(query, {"size": size}).scalar_one()
+
+
+RECORD = 6  # a police record signed with the first key; leaf 1 added that key, leaf 17 revoked it
+MIDDLE_CHECKPOINT = 18  # checkpoints were signed at sizes 16, 18 and 42
+
+
+def flip_a_payload_byte(store: Store, case: Case) -> int:
+    state = bytearray(store.state(RECORD))
+    position = state.index(b'"payload":"') + 20
+    state[position] = ord("B") if state[position] != ord("B") else ord("C")
+    store.set_state(RECORD, bytes(state))
+    return RECORD
+
+
+def flip_a_structural_byte(store: Store, case: Case) -> int:
+    state = bytearray(store.state(RECORD))
+    state[0] ^= 0x01  # "{" becomes "z": the event no longer decodes
+    store.set_state(RECORD, bytes(state))
+    return RECORD
+
+
+def delete_an_event(store: Store, case: Case) -> int:
+    store.delete(RECORD)
+    return RECORD
+
+
+def swap_two_events(store: Store, case: Case) -> int:
+    first, second = store.state(RECORD), store.state(RECORD + 3)
+    store.set_state(RECORD, second)
+    store.set_state(RECORD + 3, first)
+    return RECORD
+
+
+def truncate_the_end(store: Store, case: Case) -> int:
+    for leaf in range(case.size - 3, case.size):
+        store.delete(leaf)
+    return case.size - 3
+
+
+def alter_a_checkpoint(store: Store, case: Case) -> int:
+    note = store.note(MIDDLE_CHECKPOINT)
+    origin, size, root, rest = note.split("\n", 3)
+    altered_root = base64.b64encode(bytes(32)).decode()
+    store.set_note(MIDDLE_CHECKPOINT, "\n".join([origin, size, altered_root, rest]))
+    return MIDDLE_CHECKPOINT - 1
+
+
+def forge_a_checkpoint(store: Store, case: Case) -> int:
+    origin = store.note(MIDDLE_CHECKPOINT).split("\n", 1)[0]
+    forged = sign_checkpoint(Checkpoint(origin, MIDDLE_CHECKPOINT, bytes(32)), origin, Ed25519PrivateKey.generate())
+    store.set_note(MIDDLE_CHECKPOINT, forged)
+    return MIDDLE_CHECKPOINT - 1
+
+
+def replace_an_agency_key(store: Store, case: Case) -> int:
+    other = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+
+    def change(state: dict) -> None:
+        state["public_key"]["_data_"] = base64.b64encode(other).decode()
+
+    store.edit(case.revoked_key_added_at, change)
+    return case.revoked_key_added_at
+
+
+def replace_a_key_and_its_recorded_hash(store: Store, case: Case) -> int:
+    replace_an_agency_key(store, case)
+    store.rehash(case.revoked_key_added_at)
+    return case.revoked_key_added_at  # the key no longer hashes to its key id
+
+
+def rename_an_agency_and_rehash(store: Store, case: Case) -> int:
+    def change(state: dict) -> None:
+        state["name"] = "Southshire Police (fictional)"
+
+    store.edit(2, change)  # the health agency's registration, with its recorded leaf hash to match
+    store.rehash(2)
+    return 15  # breaks no rule of its own: only the first checkpoint (size 16) catches it
+
+
+TAMPERS = [
+    flip_a_payload_byte,
+    flip_a_structural_byte,
+    delete_an_event,
+    swap_two_events,
+    truncate_the_end,
+    alter_a_checkpoint,
+    forge_a_checkpoint,
+    replace_an_agency_key,
+    replace_a_key_and_its_recorded_hash,
+    rename_an_agency_and_rehash,
+]
+
+
+@pytest.fixture
+def store(services: Services) -> Iterator[Store]:
+    engine = make_engine(services.settings.database_url)
+    assert (engine.dialect.name == "postgresql") == is_postgres(services.settings.database_url)
+    try:
+        yield Store(engine, services)
+    finally:
+        engine.dispose()
+
+
+def expect_failure(capsys, args: list, leaf: int) -> None:
+    assert cli(*args) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"leaf {leaf}: "), out
+
+
+@pytest.mark.parametrize("tamper", TAMPERS, ids=[t.__name__ for t in TAMPERS])
+def test_tampering_is_caught_live_and_in_an_export(services, agency_key, store, tmp_path, capsys, tamper) -> None:
+    case = build_case(services, agency_key, records=12)
+    assert cli("verify", *db_args(services), "--processes", "0") == 0
+    leaf = tamper(store, case)
+    capsys.readouterr()
+    expect_failure(capsys, ["verify", *db_args(services), "--processes", "0"], leaf)
+    assert cli("export", "--out", tmp_path / "bundle", *db_args(services)) == 0
+    capsys.readouterr()
+    expect_failure(capsys, ["verify", tmp_path / "bundle", "--processes", "0"], leaf)
+
+
+def test_forged_checkpoints_with_a_forged_vkey_need_a_vkey_held_elsewhere(services, agency_key, tmp_path, capsys) -> None:
+    """An exporter who forges checkpoints can ship their own log.vkey too: only the key the inquiry
+    obtained independently (``--vkey``) exposes it."""
+    build_case(services, agency_key, records=2)
+    out = tmp_path / "bundle"
+    assert cli("export", "--out", out, *db_args(services)) == 0
+    genuine = (out / "log.vkey").read_text().strip()
+    lines = [json.loads(line) for line in (out / "checkpoints.jsonl").read_text().splitlines()]
+    forger = Ed25519PrivateKey.generate()
+    origin = lines[0]["note"].split("\n", 1)[0]
+    with open(out / "checkpoints.jsonl", "w") as handle:
+        for line in lines:
+            root = base64.b64decode(line["note"].split("\n")[2])
+            note = sign_checkpoint(Checkpoint(origin, line["size"], root), origin, forger)
+            handle.write(json.dumps({"size": line["size"], "note": note}) + "\n")
+    (out / "log.vkey").write_text(vkey(origin, forger.public_key()) + "\n")
+    assert cli("verify", out, "--processes", "0") == 0
+    capsys.readouterr()
+    expect_failure(capsys, ["verify", out, "--vkey", genuine, "--processes", "0"], lines[0]["size"] - 1)
+
+
+def test_an_edited_key_history_file_is_caught(services, agency_key, tmp_path, capsys) -> None:
+    case = build_case(services, agency_key, records=2)
+    out = tmp_path / "bundle"
+    assert cli("export", "--out", out, *db_args(services)) == 0
+    lines = (out / "keys.jsonl").read_text().splitlines()
+    edited = json.loads(lines[1])
+    edited["public_key"] = base64.b64encode(Ed25519PrivateKey.generate().public_key().public_bytes_raw()).decode()
+    lines[1] = json.dumps(edited)
+    (out / "keys.jsonl").write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    expect_failure(capsys, ["verify", out, "--processes", "0"], case.revoked_key_added_at)
+
+
+def test_a_removed_bundle_line_is_caught(services, agency_key, tmp_path, capsys) -> None:
+    build_case(services, agency_key, records=2)
+    out = tmp_path / "bundle"
+    assert cli("export", "--out", out, *db_args(services)) == 0
+    lines = (out / "entries.jsonl").read_text().splitlines()
+    del lines[5]
+    (out / "entries.jsonl").write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    expect_failure(capsys, ["verify", out, "--processes", "0"], 5)
