@@ -8,6 +8,7 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import assume, given, settings as hypothesis_settings, strategies as st
 
 from domain import envelope as dsse
 from domain.errors import (
@@ -120,6 +121,34 @@ def test_a_non_canonical_base64_payload_is_refused(services, registered, signed)
     twin = text[:-3] + alphabet[alphabet.index(text[-3]) + 1] + "=="
     assert twin != text and base64.b64decode(twin) == base64.b64decode(text)
     refused(services, {**envelope, "payload": twin}, MalformedEnvelope, "non-canonical")
+
+
+B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+MUTATION_KEY = Ed25519PrivateKey.generate()
+MUTATION_KEYS = {dsse.key_id(MUTATION_KEY.public_key()): MUTATION_KEY.public_key()}
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    field=st.sampled_from(["payload", "sig"]),
+    position=st.integers(0, 10_000),
+    character=st.sampled_from(B64_ALPHABET) | st.characters(codec="utf-8"),
+    payload=st.binary(min_size=1, max_size=64),
+)
+def test_any_changed_character_of_the_base64_strings_is_refused(field, position, character, payload):
+    """Not only a changed byte: a changed character of the text, however it decodes, is refused
+    (base64 has several spellings of the same bytes; only the canonical one is accepted)."""
+    envelope = dsse.sign(payload, MUTATION_KEY)
+    text = envelope["payload"] if field == "payload" else envelope["signatures"][0]["sig"]
+    index = position % len(text)
+    assume(text[index] != character)
+    mutated = text[:index] + character + text[index + 1 :]
+    if field == "payload":
+        envelope["payload"] = mutated
+    else:
+        envelope["signatures"][0]["sig"] = mutated
+    with pytest.raises((MalformedEnvelope, SignatureRejected)):
+        dsse.verify(dsse.parse_envelope(json.dumps(envelope)), MUTATION_KEYS)
 
 
 def test_an_unknown_agency_is_refused(services, registered, signed):
