@@ -14,9 +14,11 @@ from sqlalchemy import Engine
 
 from api.keyfiles import ensure_checkpoint_key
 from api.settings import Settings
+from api.tokens import create_table as create_token_table
 from domain.entries import format_time
 from domain.errors import LedgerError
 from domain.ledger import Accepted, Ledger
+from projections.access import AccessProjection
 from projections.checkpoints import CheckpointSigner, StoredCheckpoint, ensure_checkpoint
 from projections.checkpoints import create_table as create_checkpoint_table
 from projections.chronology import ChronologyProjection
@@ -43,12 +45,26 @@ class Services:
 
         Answers only once every accepted record is in the read models (read-your-writes).
         """
-        results = self.ledger.submit_many(envelopes, acting_agency)
+        return [r if isinstance(r, LedgerError) else r[0] for r in self.submit_with_status(envelopes, acting_agency)]
+
+    def submit_with_status(
+        self, envelopes: Sequence[bytes | str | dict], acting_agency: str | None = None
+    ) -> list[tuple[dict, bool] | LedgerError]:
+        """As ``submit``, pairing each receipt with whether the record was already there (the HTTP
+        API answers 200 rather than 201 for those)."""
+        return self.receipts(self.ledger.submit_many(envelopes, acting_agency))
+
+    def receipts(self, results: Sequence[Accepted | LedgerError]) -> list[tuple[dict, bool] | LedgerError]:
+        """Catch the read models up, then answer each ``submit_many`` result with its receipt and
+        whether it was a repeat, or its refusal (one catch-up for several submissions: api/ingest)."""
         self.runner.catch_up()
         accepted = [str(r.aggregate_id) for r in results if isinstance(r, Accepted)]
         with self.engine.connect() as conn:
             leaves = leaves_for(conn, accepted)
-        return [r if isinstance(r, LedgerError) else _receipt(r, leaves[str(r.aggregate_id)]) for r in results]
+        return [
+            r if isinstance(r, LedgerError) else (_receipt(r, leaves[str(r.aggregate_id)]), r.duplicate)
+            for r in results
+        ]
 
     def checkpoint(self) -> StoredCheckpoint:
         """The latest signed checkpoint, signing one first if it does not cover the whole tree, so it
@@ -80,8 +96,10 @@ def bootstrap(settings: Settings) -> Services:
     runner = ProjectionRunner(
         ledger,
         engine,
-        [IntegrityProjection(signer.after_batch), IdentityProjection(), ChronologyProjection(), MatchingProjection(), RiskProjection()],
+        [IntegrityProjection(signer.after_batch), IdentityProjection(), ChronologyProjection(),
+         MatchingProjection(), RiskProjection(), AccessProjection()],  # fmt: skip
     )
     runner.create_tables()
     create_checkpoint_table(engine)
+    create_token_table(engine)
     return Services(settings, ledger, engine, runner, signer=signer)

@@ -59,11 +59,15 @@ class ProjectionRunner:
         metadata.create_all(self.engine, tables=tables)
 
     def catch_up(self) -> None:
-        """Apply everything appended since each projection's position."""
+        """Apply everything appended since each projection's position.
+
+        Each batch of the log is read and decoded once and given to every projection that has not
+        yet seen it, all in one transaction: on the ingest path that is one commit, not one per model.
+        """
+        projections = list(self.projections.values())
         with self._lock:
-            for projection in self.projections.values():
-                while self._step(projection) == self.batch_size:
-                    pass
+            while self._step(projections) == self.batch_size:
+                pass
 
     def rebuild(self, name: str) -> None:
         """Drop one projection's tables and position, recreate them and replay the log from zero."""
@@ -73,7 +77,7 @@ class ProjectionRunner:
             metadata.create_all(self.engine, tables=list(projection.tables))
             with self.engine.begin() as conn:
                 conn.execute(positions.delete().where(positions.c.name == name))
-            while self._step(projection) == self.batch_size:
+            while self._step([projection]) == self.batch_size:
                 pass
 
     def position(self, name: str) -> int:
@@ -82,20 +86,25 @@ class ProjectionRunner:
             value = conn.execute(select(positions.c.position).where(positions.c.name == name)).scalar()
         return value or 0
 
-    def _step(self, projection: Projection) -> int:
-        """Apply one batch in one transaction; returns how many log items it applied."""
+    def _step(self, projections: Sequence[Projection]) -> int:
+        """Apply one batch of the log to ``projections`` in one transaction; returns its length."""
         with self.engine.begin() as conn:
-            position = self._lock_position(conn, projection.name)
+            # Lock position rows in one fixed order, so concurrent catch-ups never deadlock.
+            seen = {name: self._lock_position(conn, name) for name in sorted(p.name for p in projections)}
             notifications = self.ledger.recorder.select_notifications(
-                start=position, limit=self.batch_size, inclusive_of_start=False
+                start=min(seen.values()), limit=self.batch_size, inclusive_of_start=False
             )
             if not notifications:
                 return 0
             to_event = self.ledger.mapper.to_domain_event
-            projection.apply(conn, [LogItem(n.id, to_event(n)) for n in notifications])
-            conn.execute(
-                update(positions).where(positions.c.name == projection.name).values(position=notifications[-1].id)
-            )
+            items = [LogItem(n.id, to_event(n)) for n in notifications]
+            last = notifications[-1].id
+            for projection in projections:  # in registration order: later models may read earlier ones
+                unseen = [item for item in items if item.notification_id > seen[projection.name]]
+                if not unseen:
+                    continue
+                projection.apply(conn, unseen)
+                conn.execute(update(positions).where(positions.c.name == projection.name).values(position=last))
             return len(notifications)
 
     @staticmethod

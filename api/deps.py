@@ -1,0 +1,173 @@
+"""Dependencies every router shares: the process's Services, the caller's Principal, role checks.
+
+Authentication answers 401 for a missing, unknown, revoked or expired token and authorisation 403
+for a valid token whose role does not allow the endpoint, always before any handler runs, so a
+refused request never reaches the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection
+
+from api.bootstrap import Services
+from api.ingest import GroupCommit
+from api.problems import Problem
+from api.tokens import Principal, authenticate
+from domain.errors import NotFound
+from projections.identity import Child, resolve_child
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="A token from `ledger token issue` (or POST /v1/admin/tokens): `Authorization: Bearer sgl_...`",
+)
+
+
+def get_services(request: Request) -> Services:
+    """The one Services of this process, built in the app's lifespan."""
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_writes(request: Request) -> GroupCommit:
+    """The process's single path for writes to the log (api/ingest.py)."""
+    return request.app.state.writes
+
+
+WritesDep = Annotated[GroupCommit, Depends(get_writes)]
+
+
+def current_principal(
+    services: ServicesDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    """The caller, from the bearer token; 401 when there is none or it is not valid now.
+
+    A plain ``def``: the token lookup is a database query, so it runs in the thread pool.
+    """
+    if credentials is None:
+        raise Problem(401, "unauthorized", "send Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
+    with services.engine.connect() as conn:
+        principal = authenticate(conn, credentials.credentials)
+    if principal is None:
+        raise Problem(
+            401,
+            "unauthorized",
+            "the token is unknown, revoked or expired",
+            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_role(*roles: str) -> Callable[[Principal], Principal]:
+    """A dependency that lets through only tokens of one of ``roles`` (403 otherwise)."""
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in roles:
+            raise Problem(403, "forbidden", f"a {principal.role} token may not do this")
+        return principal
+
+    check.__name__ = f"require_{'_or_'.join(roles)}"
+    return check
+
+
+AgencyPrincipal = Annotated[Principal, Depends(require_role("agency"))]
+ReaderPrincipal = Annotated[Principal, Depends(require_role("practitioner", "inquiry"))]
+PractitionerPrincipal = Annotated[Principal, Depends(require_role("practitioner"))]
+InquiryPrincipal = Annotated[Principal, Depends(require_role("inquiry"))]
+AdminPrincipal = Annotated[Principal, Depends(require_role("admin"))]
+
+
+async def request_body(request: Request) -> bytes:
+    """The raw request body, for handlers that parse it strictly themselves.
+
+    The size limit was already enforced by the app's body-limit middleware before any byte reached
+    a handler; this only hands the buffered bytes to a plain ``def`` handler.
+    """
+    return await request.body()
+
+
+RequestBody = Annotated[bytes, Depends(request_body)]
+
+
+NHS_PATTERN = r"^[0-9]{10}$"
+UPN_PATTERN = r"^[A-Z][0-9]{11}[0-9A-Z]$"
+CHILD_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSelector:
+    """How a reader names a child: exactly one of an NHS number, a UPN, a child id, or an agency's
+    own reference (``local_id`` with its ``agency``)."""
+
+    nhs_number: str | None = None
+    upn: str | None = None
+    child: str | None = None
+    local_id: str | None = None
+    agency: str | None = None
+
+    def as_query(self) -> dict[str, str]:
+        """The identifiers given, for the access entry that records what was asked."""
+        fields = ("nhs_number", "upn", "child", "local_id", "agency")
+        return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
+
+    def resolve(self, conn: Connection, as_of: datetime | None = None) -> Child | None:
+        """The child named, now or as the identity facts in force at ``as_of`` made it."""
+        return resolve_child(conn, as_of=as_of, **self.as_query())
+
+    def find(self, conn: Connection) -> Child:
+        """The child named, as it is now; NotFound (404) when no record names it."""
+        child = self.resolve(conn)
+        if child is None:
+            raise NotFound("no child with that identifier")
+        return child
+
+
+def child_selector(
+    nhs_number: Annotated[
+        str | None, Query(pattern=NHS_PATTERN, description="10-digit NHS number", examples=["9434765919"])
+    ] = None,
+    upn: Annotated[str | None, Query(pattern=UPN_PATTERN, description="Unique Pupil Number")] = None,
+    child: Annotated[str | None, Query(pattern=CHILD_PATTERN, description="a child id the ledger gave")] = None,
+    local_id: Annotated[
+        str | None, Query(min_length=1, max_length=128, description="an agency's own reference (with agency)")
+    ] = None,
+    agency: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="whose local_id")] = None,
+) -> ChildSelector:
+    """The child named by the query string; 400 unless exactly one way of naming it is used."""
+    selector = ChildSelector(nhs_number, upn, child, local_id, agency)
+    named = [value for value in (nhs_number, upn, child, local_id) if value is not None]
+    if len(named) != 1 or (local_id is None) != (agency is None):
+        detail = "name the child by one of nhs_number, upn, child, or local_id with agency"
+        raise Problem(400, "malformed-request", detail)
+    if local_id is not None and not local_id.isprintable():
+        raise Problem(400, "malformed-request", "local_id must be printable characters")
+    return selector
+
+
+ChildQuery = Annotated[ChildSelector, Depends(child_selector)]
+
+
+def parse_moment(value: str | None, name: str) -> datetime | None:
+    """An RFC 3339 date-time with an offset (``Z`` or ``+hh:mm``), as ``as_of`` takes; 400 otherwise."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00")) if len(value) > 10 else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or "T" not in value.upper():
+        detail = f"{name} must be an RFC 3339 date-time with offset, e.g. 2026-03-01T12:00:00Z"
+        raise Problem(400, "malformed-request", detail)
+    return moment.astimezone(timezone.utc)

@@ -1,0 +1,259 @@
+"""Administrators register agencies and keys and issue, list and revoke tokens over HTTP.
+
+An admin token manages who may write and read; it never reads a child's records (the reading
+routers refuse the admin role). Agency and key changes are ledger commands, so they are log entries
+like any record; tokens are access control, kept in the token table (api/tokens.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api import problems, tokens
+from api.deps import AdminPrincipal, ServicesDep, WritesDep
+from domain import envelope as dsse
+from domain.agencies import AGENCY_KINDS
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+EXAMPLE_KEYID = "56475aa75463474c0285df5dbf2bcab73da651358839e9b77481b2eab107708c"
+
+AgencyId = Annotated[
+    str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="the agency id", examples=["northshire-police"])
+]
+KeyId = Annotated[
+    str,
+    Path(
+        pattern=r"^[0-9a-f]{64}$",
+        description="the key id: hex SHA-256 of the raw public key",
+        examples=[EXAMPLE_KEYID],
+    ),
+]
+TokenId = Annotated[
+    str,
+    Path(pattern=r"^[0-9a-f]{16}$", description="the token id (from the token list)", examples=["3f9c2a1b7d6e5f40"]),
+]
+EXAMPLE_PEM = (
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MCowBQYDK2VwAyEAA6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\n"
+    "-----END PUBLIC KEY-----\n"
+)
+
+
+class AgencyIn(BaseModel):
+    """An agency to register, with its first Ed25519 signing key."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"id": "northshire-police", "kind": "police", "name": "Northshire Police", "public_key": EXAMPLE_PEM}
+            ]
+        },
+    )
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    kind: Literal[AGENCY_KINDS]  # type: ignore[valid-type]
+    name: str = Field(min_length=1, max_length=200)
+    public_key: str = Field(max_length=4096, description="SubjectPublicKeyInfo PEM of an Ed25519 key")
+
+
+class KeyIn(BaseModel):
+    """A further signing key for an agency (key rotation)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"public_key": EXAMPLE_PEM}]})
+
+    public_key: str = Field(max_length=4096, description="SubjectPublicKeyInfo PEM of an Ed25519 key")
+
+
+class RevocationIn(BaseModel):
+    """Why a key stops signing from now on (what it signed before stays valid)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "laptop lost"}]})
+
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class KeyOut(BaseModel):
+    keyid: str
+    revoked: bool
+
+
+class AgencyOut(BaseModel):
+    """An agency and the state of its keys."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "northshire-police",
+                    "kind": "police",
+                    "name": "Northshire Police",
+                    "keys": [{"keyid": EXAMPLE_KEYID, "revoked": False}],
+                }
+            ]
+        }
+    )
+
+    id: str
+    kind: str
+    name: str
+    keys: list[KeyOut]
+
+
+class TokenIn(BaseModel):
+    """A token to issue: its role and the scope that role needs."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"role": "practitioner", "local_authority": "309", "expires": "2027-03-31"},
+                {"role": "agency", "agency": "northshire-police"},
+            ]
+        },
+    )
+
+    role: Literal["agency", "practitioner", "inquiry", "admin"]
+    agency: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    local_authority: str | None = Field(default=None, pattern=r"^[0-9]{3}$")
+    expires: str | None = Field(default=None, max_length=40, description="RFC 3339 date or date-time")
+
+
+class TokenOut(BaseModel):
+    """What is kept about a token (never the secret, never its hash)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "token_id": "3f9c2a1b7d6e5f40",
+                    "role": "practitioner",
+                    "agency": None,
+                    "local_authority": "309",
+                    "created_at": "2026-03-01T09:00:00Z",
+                    "expires_at": "2027-04-01T00:00:00Z",
+                    "revoked_at": None,
+                }
+            ]
+        }
+    )
+
+    token_id: str
+    role: str
+    agency: str | None
+    local_authority: str | None
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+
+
+class IssuedToken(TokenOut):
+    """A new token: ``token`` is shown this once and cannot be recovered."""
+
+    token: str
+
+
+def _command(services: ServicesDep, command: Callable[..., object], *args: object) -> None:
+    """Run a ledger command and bring the read models up to date (under the process's write lock)."""
+    command(*args)
+    services.runner.catch_up()
+
+
+def _agency_out(services: ServicesDep, agency_id: str) -> dict:
+    info = services.ledger.agency(agency_id)
+    return {
+        "id": info.agency_id,
+        "kind": info.kind,
+        "name": info.name,
+        "keys": [{"keyid": key.keyid, "revoked": key.revoked} for key in info.keys],
+    }
+
+
+@router.post(
+    "/agencies", status_code=201, response_model=AgencyOut, responses=problems.responses(400, 401, 403, 409, 413, 422)
+)
+def register_agency(_: AdminPrincipal, services: ServicesDep, writes: WritesDep, agency: AgencyIn) -> JSONResponse:
+    """Register an agency and its first signing key (a log entry)."""
+    public_key = dsse.load_public_key_pem(agency.public_key.encode("utf-8"))
+    register = services.ledger.register_agency
+    writes.exclusive(lambda: _command(services, register, agency.id, agency.kind, agency.name, public_key))
+    return JSONResponse(_agency_out(services, agency.id), status_code=201)
+
+
+@router.get("/agencies/{agency_id}", response_model=AgencyOut, responses=problems.responses(400, 401, 403, 404))
+def get_agency(_: AdminPrincipal, services: ServicesDep, agency_id: AgencyId) -> dict:
+    """An agency and its keys."""
+    return _agency_out(services, agency_id)
+
+
+@router.post(
+    "/agencies/{agency_id}/keys",
+    status_code=201,
+    response_model=AgencyOut,
+    responses=problems.responses(400, 401, 403, 404, 409, 413),
+)
+def add_key(
+    _: AdminPrincipal, services: ServicesDep, writes: WritesDep, agency_id: AgencyId, key: KeyIn
+) -> JSONResponse:
+    """Add a signing key to an agency (rotation); a log entry."""
+    public_key = dsse.load_public_key_pem(key.public_key.encode("utf-8"))
+    writes.exclusive(lambda: _command(services, services.ledger.add_key, agency_id, public_key))
+    return JSONResponse(_agency_out(services, agency_id), status_code=201)
+
+
+@router.post(
+    "/agencies/{agency_id}/keys/{keyid}/revoke",
+    response_model=AgencyOut,
+    responses=problems.responses(400, 401, 403, 404, 409, 413, 422),
+)
+def revoke_key(
+    _: AdminPrincipal,
+    services: ServicesDep,
+    writes: WritesDep,
+    agency_id: AgencyId,
+    keyid: KeyId,
+    revocation: RevocationIn,
+) -> dict:
+    """Revoke a signing key from this point in the log on; a log entry."""
+    writes.exclusive(lambda: _command(services, services.ledger.revoke_key, agency_id, keyid, revocation.reason))
+    return _agency_out(services, agency_id)
+
+
+@router.post(
+    "/tokens", status_code=201, response_model=IssuedToken, responses=problems.responses(400, 401, 403, 404, 413, 422)
+)
+def issue_token(_: AdminPrincipal, services: ServicesDep, request: TokenIn) -> JSONResponse:
+    """Issue a token; the secret is in this response only (the ledger keeps its hash)."""
+    if request.agency is not None:
+        services.ledger.agency(request.agency)  # NotFound for an unregistered agency
+    expires_at = None if request.expires is None else tokens.parse_expiry(request.expires)
+    secret, info = tokens.issue(
+        services.engine,
+        request.role,
+        agency=request.agency,
+        local_authority=request.local_authority,
+        expires_at=expires_at,
+    )
+    return JSONResponse({**info.as_json(), "token": secret}, status_code=201)
+
+
+@router.get("/tokens", response_model=list[TokenOut], responses=problems.responses(401, 403))
+def list_tokens(_: AdminPrincipal, services: ServicesDep) -> list[dict]:
+    """Every token ever issued, without secrets."""
+    return [info.as_json() for info in tokens.list_tokens(services.engine)]
+
+
+@router.post(
+    "/tokens/{token_id}/revoke", response_model=TokenOut, responses=problems.responses(400, 401, 403, 404, 413)
+)
+def revoke_token(
+    _: AdminPrincipal, services: ServicesDep, token_id: TokenId
+) -> dict:
+    """Revoke a token at once, in every worker (each request checks the table)."""
+    return tokens.revoke(services.engine, token_id).as_json()

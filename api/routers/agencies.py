@@ -1,0 +1,219 @@
+"""Agencies post signed records: one envelope, or a batch of up to 1000 (SPEC section 3).
+
+The body is parsed strictly (UTF-8 JSON, no duplicate keys, no NaN) before the domain judges the
+envelope, so what the ledger verifies is exactly what was sent. A token submits only for its own
+agency. Each handler is a plain ``def``: the ledger is synchronous and runs in the thread pool.
+"""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api import problems
+from api.deps import AgencyPrincipal, RequestBody, ServicesDep, WritesDep
+from api.problems import Problem, ProblemBody
+from domain.errors import LedgerError, MalformedEnvelope
+
+router = APIRouter(prefix="/v1/records", tags=["agencies"])
+
+EXAMPLE_ENVELOPE = {
+    "payloadType": "application/vnd.safeguarding-ledger.record.v1+json",
+    "payload": (
+        "eyJhZ2VuY3kiOiAibm9ydGhzaGlyZS1wb2xpY2UiLCAicmVjb3JkX2lkIjogIk5QLTIwMjYtMDAwMTIzIiwgInR5cGUiOiAiY29uY2Vybi"
+        "IsICJzdWJqZWN0IjogeyJuaHNfbnVtYmVyIjogIjk0MzQ3NjU5MTkiLCAiZ2l2ZW5fbmFtZSI6ICJBZGEiLCAiZmFtaWx5X25hbWUiOiAi"
+        "RXhhbXBsZSJ9LCAib2NjdXJyZWRfYXQiOiAiMjAyNi0wMy0wMVQwOTozMDowMCswMDowMCIsICJjYXRlZ29yeSI6ICJuZWdsZWN0Iiwg"
+        "InN1bW1hcnkiOiAiRmljdGlvbmFsOiBjaGlsZCBzZWVuIGFsb25lIGF0IHRoZSBidXMgc3RvcCBhdCBuaWdodC4iLCAibG9jYWxfYXV0"
+        "aG9yaXR5IjogIjMwOSJ9"
+    ),
+    "signatures": [
+        {
+            "keyid": "56475aa75463474c0285df5dbf2bcab73da651358839e9b77481b2eab107708c",
+            "sig": "HIxvL2+6tZzXL4hu6IdLlvtybpFGfB8VS1Cm90d+Zmhq1LKcZp18uzRrw7qZzxd01EmJRYmDDfDrbxeAbZPoAA==",
+        }
+    ],
+}
+
+ENVELOPE_SCHEMA = {
+    "type": "object",
+    "description": "A DSSE v1 envelope (SPEC section 1) whose payload is a record (SPEC section 2)",
+    "required": ["payloadType", "payload", "signatures"],
+    "additionalProperties": False,
+    "properties": {
+        "payloadType": {"type": "string", "enum": [EXAMPLE_ENVELOPE["payloadType"]]},
+        "payload": {"type": "string", "description": "standard base64 of the record's exact JSON bytes"},
+        "signatures": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 8,
+            "items": {
+                "type": "object",
+                "required": ["keyid", "sig"],
+                "additionalProperties": False,
+                "properties": {
+                    "keyid": {"type": "string", "description": "hex SHA-256 of the raw Ed25519 public key"},
+                    "sig": {"type": "string", "description": "standard base64 Ed25519 signature over PAE"},
+                },
+            },
+        },
+    },
+    "example": EXAMPLE_ENVELOPE,
+}
+
+
+class Receipt(BaseModel):
+    """Proof that the ledger holds a record: where its entry sits in the log."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "agency": "northshire-police",
+                    "record_id": "NP-2026-000123",
+                    "leaf_index": 41,
+                    "leaf_hash": "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                    "recorded_at": "2026-03-01T10:02:11.123456Z",
+                }
+            ]
+        }
+    )
+
+    agency: str
+    record_id: str
+    leaf_index: int = Field(ge=0)
+    leaf_hash: str = Field(description="standard base64 of the RFC 9162 leaf hash")
+    recorded_at: str = Field(description="RFC 3339, UTC: when the ledger accepted the record")
+
+
+class BatchResults(BaseModel):
+    """One result per envelope, in request order: a receipt, or the problem that refused it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "results": [
+                        {
+                            "agency": "northshire-police",
+                            "record_id": "NP-2026-000123",
+                            "leaf_index": 41,
+                            "leaf_hash": "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                            "recorded_at": "2026-03-01T10:02:11.123456Z",
+                        },
+                        {
+                            "type": "https://safeguarding-ledger.example/problems/signature-rejected",
+                            "title": "The signature or signing key is refused",
+                            "status": 422,
+                            "detail": "the signature does not verify",
+                        },
+                    ]
+                }
+            ]
+        }
+    )
+
+    results: list[Receipt | ProblemBody]
+
+
+def parse_strict_json(body: bytes) -> object:
+    """Decode a body as strict JSON: UTF-8, no duplicate keys, no NaN or Infinity."""
+    try:
+        return json.loads(body.decode("utf-8"), object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc).split(":")[0]
+        raise MalformedEnvelope(f"the body is not strict UTF-8 JSON ({reason})") from None
+
+
+def _refuse_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise ValueError("duplicate object key")
+    return data
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+@router.post(
+    "",
+    summary="Submit one signed record",
+    status_code=201,
+    response_model=Receipt,
+    responses={
+        200: {"model": Receipt, "description": "the identical envelope was already recorded: the same receipt"},
+        201: {"description": "recorded"},
+        **problems.responses(400, 401, 403, 409, 413, 422),
+    },
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": ENVELOPE_SCHEMA}}}},
+)
+def submit_record(principal: AgencyPrincipal, writes: WritesDep, body: RequestBody) -> JSONResponse:
+    """Append one DSSE envelope for the token's agency; 201 with a receipt, 200 if already held."""
+    envelope = parse_strict_json(body)
+    (result,) = writes.submit([envelope], principal.agency)
+    if isinstance(result, LedgerError):
+        raise result
+    receipt, duplicate = result
+    return JSONResponse(receipt, status_code=200 if duplicate else 201)
+
+
+@router.post(
+    "/batch",
+    summary="Submit up to 1000 signed records",
+    response_model=BatchResults,
+    responses=problems.responses(400, 401, 403, 413),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["envelopes"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "envelopes": {
+                                "type": "array",
+                                "description": "up to 1000 DSSE envelopes (413 beyond); each is judged on its "
+                                "own, so one that is not an envelope gets a problem in its place",
+                                "items": {"description": ENVELOPE_SCHEMA["description"], "example": EXAMPLE_ENVELOPE},
+                            }
+                        },
+                        "example": {"envelopes": [EXAMPLE_ENVELOPE]},
+                    }
+                }
+            },
+        }
+    },
+)
+def submit_batch(
+    principal: AgencyPrincipal, services: ServicesDep, writes: WritesDep, body: RequestBody
+) -> JSONResponse:
+    """Judge each envelope on its own: one bad envelope does not stop the others."""
+    data = parse_strict_json(body)
+    if not isinstance(data, dict) or set(data) != {"envelopes"} or not isinstance(data["envelopes"], list):
+        raise Problem(400, "malformed-request", 'the body must be {"envelopes": [...]} and nothing else')
+    envelopes = data["envelopes"]
+    settings = services.settings
+    if len(envelopes) > settings.max_batch_envelopes:
+        raise Problem(413, "payload-too-large", f"a batch holds at most {settings.max_batch_envelopes} envelopes")
+    results: list[dict | None] = [None] * len(envelopes)
+    to_submit: list[int] = []
+    for index, envelope in enumerate(envelopes):
+        if _encoded_size(envelope) > settings.max_envelope_bytes:
+            detail = f"an envelope is at most {settings.max_envelope_bytes} bytes"
+            results[index] = problems.problem_dict(413, "payload-too-large", detail)
+        else:
+            to_submit.append(index)
+    outcomes = writes.submit([envelopes[i] for i in to_submit], principal.agency) if to_submit else []
+    for index, outcome in zip(to_submit, outcomes):
+        results[index] = problems.from_ledger_error(outcome) if isinstance(outcome, LedgerError) else outcome[0]
+    return JSONResponse({"results": results})
+
+
+def _encoded_size(envelope: object) -> int:
+    """The size of one envelope of a batch as compact JSON, for the per-envelope limit."""
+    return len(json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))

@@ -1,0 +1,146 @@
+"""The verifiable log for anyone authenticated: checkpoint, verifier key, inclusion and consistency
+proofs (SPEC sections 3 and 4).
+
+These reveal hashes and sizes, never record content, so every role may ask: an agency checks its
+receipts, an inquiry checks the log, a practitioner's tool checks what it was shown. The entries
+themselves are for inquiries (api/routers/inquiry.py).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api import problems
+from api.deps import CurrentPrincipal, ServicesDep, WritesDep
+from projections.checkpoints import consistency_proof, inclusion_proof
+
+router = APIRouter(prefix="/v1/log", tags=["log"])
+
+EXAMPLE_CHECKPOINT = (
+    "safeguarding-ledger.example/log\n42\nLXEWQrcmsEQBYnyp+6wy9chTD7GQPMTbAiWHF5IaSIE=\n\n"
+    "\u2014 safeguarding-ledger.example/log "
+    "cnwbnZtTzI9E5eQa6X5jPdMzi48ScjrkE1M0yglyb5kyqFlD7UIJdUXINJ7kon0BKSCDGOoon3Pmogou91hWhGOw+A8=\n"
+)
+EXAMPLE_VKEY = "safeguarding-ledger.example/log+727c1b9d+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4\n"
+MAX_INDEX = 2**63 - 1
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class InclusionProofOut(BaseModel):
+    """RFC 9162 section 2.1.3 inclusion proof of leaf ``index`` in the tree of ``size``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "index": 41,
+                    "size": 42,
+                    "leaf_hash": "dSdy2kTfuxBAgp24jsWuWSfYOqqVdSxqoYxybxQSgyA=",
+                    "proof": ["qGAykTyFsLVm0ze7lZqdPDz6aTUyYjHa7mTZZfrdckE="],
+                }
+            ]
+        }
+    )
+
+    index: int = Field(ge=0)
+    size: int = Field(ge=1)
+    leaf_hash: str = Field(description="standard base64")
+    proof: list[str] = Field(description="standard base64 hashes, leaf to root")
+
+
+class ConsistencyProofOut(BaseModel):
+    """RFC 9162 section 2.1.4 proof that the tree of ``from`` is a prefix of the tree of ``to``."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [{"from": 10, "to": 42, "proof": ["qGAykTyFsLVm0ze7lZqdPDz6aTUyYjHa7mTZZfrdckE="]}]
+        },
+    )
+
+    from_: int = Field(alias="from", ge=0)
+    to: int = Field(ge=0)
+    proof: list[str] = Field(description="standard base64 hashes")
+
+
+@router.get(
+    "/checkpoint",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "a C2SP tlog-checkpoint signed note",
+            "content": {"text/plain": {"schema": {"type": "string"}, "example": EXAMPLE_CHECKPOINT}},
+        },
+        **problems.responses(401),
+    },
+)
+def get_checkpoint(_: CurrentPrincipal, services: ServicesDep, writes: WritesDep) -> PlainTextResponse:
+    """The latest signed checkpoint, covering every entry whose receipt was issued before this request
+    (and every access entry, decision or link appended before it too)."""
+    writes.exclusive(services.runner.catch_up)
+    return PlainTextResponse(services.checkpoint().note)
+
+
+@router.get(
+    "/key",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "the checkpoint verifier key, C2SP vkey format",
+            "content": {
+                "text/plain": {
+                    "schema": {"type": "string"},
+                    "example": EXAMPLE_VKEY,
+                }
+            },
+        },
+        **problems.responses(401),
+    },
+)
+def get_key(_: CurrentPrincipal, services: ServicesDep) -> PlainTextResponse:
+    """The verifier key of the ledger's checkpoints."""
+    return PlainTextResponse(services.signer.vkey + "\n")
+
+
+@router.get("/proof/inclusion", response_model=InclusionProofOut, responses=problems.responses(400, 401, 404))
+def get_inclusion_proof(
+    _: CurrentPrincipal,
+    services: ServicesDep,
+    index: Annotated[int, Query(ge=0, le=MAX_INDEX, description="leaf index", examples=[41])],
+    size: Annotated[int, Query(ge=1, le=MAX_INDEX, description="tree size, at most the log's", examples=[42])],
+) -> dict:
+    """The audit path of leaf ``index`` in the tree of ``size`` (404 beyond the tree)."""
+    with services.engine.connect() as conn:
+        proof = inclusion_proof(conn, index, size)
+    return {
+        "index": proof.index,
+        "size": proof.size,
+        "leaf_hash": _b64(proof.leaf_hash),
+        "proof": [_b64(node) for node in proof.proof],
+    }
+
+
+@router.get(
+    "/proof/consistency",
+    response_model=ConsistencyProofOut,
+    response_model_by_alias=True,
+    responses=problems.responses(400, 401, 404),
+)
+def get_consistency_proof(
+    _: CurrentPrincipal,
+    services: ServicesDep,
+    size1: Annotated[int, Query(alias="from", ge=0, le=MAX_INDEX, description="the older tree size", examples=[10])],
+    size2: Annotated[int, Query(alias="to", ge=0, le=MAX_INDEX, description="the newer tree size", examples=[42])],
+) -> dict:
+    """The proof that the tree of ``from`` entries is a prefix of the tree of ``to`` (404 beyond the tree)."""
+    with services.engine.connect() as conn:
+        proof = consistency_proof(conn, size1, size2)
+    return {"from": proof.size1, "to": proof.size2, "proof": [_b64(node) for node in proof.proof]}

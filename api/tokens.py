@@ -1,0 +1,208 @@
+"""Bearer tokens: random 256-bit secrets shown once, kept only as SHA-256 hashes.
+
+A token carries a role and its scope: an ``agency`` token is bound to one agency, a ``practitioner``
+token to one local authority, ``inquiry`` and ``admin`` tokens to nothing. Tokens expire and can be
+revoked; each has a public token id for listing and revoking, so the secret itself is never needed
+again after it is printed. The table lives in the ledger's database (not in the log: tokens are
+access control, not history) and is created by the composition root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    LargeBinary,
+    String,
+    Table,
+    insert,
+    select,
+    update,
+)
+
+from domain.errors import InvalidPayload, NotFound
+from projections.db import metadata
+
+ROLES = ("agency", "practitioner", "inquiry", "admin")
+TOKEN_PREFIX = "sgl_"
+_LA_CODE = re.compile(r"\d{3}")
+_TOKEN_ID = re.compile(r"[0-9a-f]{16}")
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_id", String(16), primary_key=True),
+    Column("token_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("agency", String(64), nullable=True),
+    Column("local_authority", String(3), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the token's id, role and scope (never the secret)."""
+
+    token_id: str
+    role: str
+    agency: str | None = None
+    local_authority: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """A token as ``token list`` shows it."""
+
+    token_id: str
+    role: str
+    agency: str | None
+    local_authority: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    def as_json(self) -> dict:
+        def stamp(moment: datetime | None) -> str | None:
+            return None if moment is None else _utc(moment).isoformat().replace("+00:00", "Z")
+
+        return {
+            "token_id": self.token_id,
+            "role": self.role,
+            "agency": self.agency,
+            "local_authority": self.local_authority,
+            "created_at": stamp(self.created_at),
+            "expires_at": stamp(self.expires_at),
+            "revoked_at": stamp(self.revoked_at),
+        }
+
+
+def create_table(engine: Engine) -> None:
+    """Create the token table if absent (safe to repeat)."""
+    metadata.create_all(engine, tables=[api_tokens])
+
+
+def hash_token(secret: str) -> bytes:
+    """The stored form of a token: SHA-256 of its text (a 256-bit random secret needs no salt)."""
+    return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+def parse_expiry(text: str) -> datetime:
+    """An RFC 3339 date-time with offset, or a date meaning "until the end of that day, UTC"."""
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text) + timedelta(days=1), time(), timezone.utc)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidPayload("expiry must be an RFC 3339 date (YYYY-MM-DD) or date-time with offset") from None
+    if moment.tzinfo is None:
+        raise InvalidPayload("an expiry date-time needs an offset, e.g. 2027-01-31T17:00:00Z")
+    return moment.astimezone(timezone.utc)
+
+
+def issue(
+    engine: Engine,
+    role: str,
+    *,
+    agency: str | None = None,
+    local_authority: str | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[str, TokenInfo]:
+    """Create a token; returns its secret (to show once, never stored) and what is stored about it.
+
+    Preconditions, refused with InvalidPayload: an agency token names an agency, a practitioner token
+    a three-digit local authority code, nothing else carries either, and the expiry is in the future.
+    The caller checks that the agency is registered.
+    """
+    if role not in ROLES:
+        raise InvalidPayload(f"role must be one of {', '.join(ROLES)}")
+    if (role == "agency") != (agency is not None):
+        raise InvalidPayload("an agency token, and only an agency token, names an agency")
+    if (role == "practitioner") != (local_authority is not None):
+        raise InvalidPayload("a practitioner token, and only a practitioner token, names a local authority")
+    if local_authority is not None and not _LA_CODE.fullmatch(local_authority):
+        raise InvalidPayload("local authority must be a three-digit code")
+    now = datetime.now(timezone.utc)
+    if expires_at is not None and _utc(expires_at) <= now:
+        raise InvalidPayload("the expiry is already past")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    info = TokenInfo(secrets.token_hex(8), role, agency, local_authority, now, expires_at, None)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(api_tokens).values(
+                token_id=info.token_id,
+                token_hash=hash_token(secret),
+                role=role,
+                agency=agency,
+                local_authority=local_authority,
+                created_at=now,
+                expires_at=expires_at,
+                revoked_at=None,
+            )
+        )
+    return secret, info
+
+
+def authenticate(conn: Connection, secret: str) -> Principal | None:
+    """The principal of a presented token, or None when it is unknown, revoked or expired.
+
+    The row is found by the hash's index; the hashes are then compared in constant time, so neither
+    the lookup nor the comparison tells an attacker how much of a guess was right.
+    """
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
+        return None
+    presented = hash_token(secret)
+    row = conn.execute(select(api_tokens).where(api_tokens.c.token_hash == presented)).first()
+    if row is None or not hmac.compare_digest(row.token_hash, presented):
+        return None
+    if row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and _utc(row.expires_at) <= datetime.now(timezone.utc):
+        return None
+    return Principal(row.token_id, row.role, row.agency, row.local_authority, row.expires_at)
+
+
+def revoke(engine: Engine, token_id: str) -> TokenInfo:
+    """Revoke a token from now on; revoking twice keeps the first time. NotFound for an unknown id."""
+    if not isinstance(token_id, str) or not _TOKEN_ID.fullmatch(token_id):
+        raise NotFound("no such token")
+    with engine.begin() as conn:
+        conn.execute(
+            update(api_tokens)
+            .where(api_tokens.c.token_id == token_id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(timezone.utc))
+        )
+        row = conn.execute(select(api_tokens).where(api_tokens.c.token_id == token_id)).first()
+    if row is None:
+        raise NotFound(f"no token {token_id}")
+    return _info(row)
+
+
+def list_tokens(engine: Engine) -> list[TokenInfo]:
+    """Every token ever issued, oldest first (revoked and expired ones too, for the record)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(api_tokens).order_by(api_tokens.c.created_at, api_tokens.c.token_id))
+        return [_info(row) for row in rows]
+
+
+def _info(row) -> TokenInfo:
+    return TokenInfo(
+        row.token_id, row.role, row.agency, row.local_authority, row.created_at, row.expires_at, row.revoked_at
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were stored in UTC."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)

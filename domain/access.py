@@ -1,0 +1,129 @@
+"""Access entries: every read of a child's record, appended to the log like any record.
+
+"Need to know, and every look recorded": a practitioner's or an inquiry's read of a chronology or of
+risk prompts becomes an entry of the same Merkle log as the records themselves, so who looked at
+which child, when, and under what justification is as verifiable as who wrote what. A read that
+is allowed only because the reader gave a break-glass reason is flagged, with the reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.entries import format_time
+from domain.errors import InvalidPayload
+from domain.ledger import Ledger
+
+#: What can be read about a child.
+READS = ("chronology", "risk", "possible_matches")
+MAX_REASON = 1000
+
+
+class Access(Aggregate):
+    """One read of one child's records; a new aggregate per read, so reads never contend."""
+
+    TOPIC = "safeguarding-ledger:Access"
+
+    class Created(Aggregate.Created):  # eventsourcing defines it on every aggregate; never emitted
+        TOPIC = "safeguarding-ledger:Access.Created"
+
+    class Logged(Aggregate.Created):
+        """A reader was shown a child's records; ``timestamp`` is when."""
+
+        TOPIC = "safeguarding-ledger:Access.Logged.v1"
+        ENTRY_KIND = "access"
+
+        token_id: str
+        role: str
+        agency: str | None
+        local_authority: str | None
+        child: str
+        read: str
+        query: dict
+        as_of: str | None
+        break_glass: bool
+        reason: str | None
+
+        def entry_fields(self) -> dict:
+            return {
+                "token_id": self.token_id,
+                "role": self.role,
+                "agency": self.agency,
+                "local_authority": self.local_authority,
+                "child": self.child,
+                "read": self.read,
+                "query": self.query,
+                "as_of": self.as_of,
+                "break_glass": self.break_glass,
+                "reason": self.reason,
+            }
+
+    @event(Logged)
+    def __init__(
+        self,
+        token_id: str,
+        role: str,
+        agency: str | None,
+        local_authority: str | None,
+        child: str,
+        read: str,
+        query: dict,
+        as_of: str | None,
+        break_glass: bool,
+        reason: str | None,
+    ) -> None:
+        self.token_id = token_id
+        self.role = role
+        self.agency = agency
+        self.local_authority = local_authority
+        self.child = child
+        self.read = read
+        self.query = query
+        self.as_of = as_of
+        self.break_glass = break_glass
+        self.reason = reason
+
+
+def log_access(
+    ledger: Ledger,
+    *,
+    token_id: str,
+    role: str,
+    child: str,
+    read: str,
+    query: dict[str, str],
+    agency: str | None = None,
+    local_authority: str | None = None,
+    as_of: datetime | None = None,
+    break_glass: bool = False,
+    reason: str | None = None,
+) -> uuid.UUID:
+    """Append one access entry and return its aggregate id; call it before the answer is sent.
+
+    ``query`` is the identifiers the reader asked by (e.g. ``{"nhs_number": ...}``), ``child`` the
+    child id they resolved to. Preconditions (InvalidPayload otherwise): ``read`` is one of READS, a
+    reason is 1-1000 characters, and a break-glass read has a reason.
+    """
+    if read not in READS:
+        raise InvalidPayload(f"read must be one of {', '.join(READS)}")
+    if reason is not None and (not isinstance(reason, str) or not 1 <= len(reason) <= MAX_REASON):
+        raise InvalidPayload(f"a break-glass reason must be 1-{MAX_REASON} characters")
+    if break_glass and reason is None:
+        raise InvalidPayload("a break-glass read needs a reason")
+    access = Access(
+        token_id=token_id,
+        role=role,
+        agency=agency,
+        local_authority=local_authority,
+        child=child,
+        read=read,
+        query=dict(query),
+        as_of=None if as_of is None else format_time(as_of),
+        break_glass=break_glass,
+        reason=reason,
+    )
+    ledger.save(access)
+    return access.id
