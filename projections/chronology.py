@@ -220,51 +220,70 @@ class ChronologyEntry:
         return data
 
 
-def status_at(row, at_us: int | None) -> str:
-    """``retracted`` if a retraction was recorded by then, else ``superseded`` if an amendment was."""
-    def by_then(moment: int | None) -> bool:
-        return moment is not None and (at_us is None or moment <= at_us)
+def status(superseded_us: int | None, retracted_us: int | None, at_us: int | None) -> str:
+    """``retracted`` if a retraction was recorded by ``at_us`` (None: ever), else ``superseded`` if an
+    amendment was, else ``current``."""
+    if retracted_us is not None and (at_us is None or retracted_us <= at_us):
+        return "retracted"
+    if superseded_us is not None and (at_us is None or superseded_us <= at_us):
+        return "superseded"
+    return "current"
 
-    return "retracted" if by_then(row.retracted_us) else "superseded" if by_then(row.superseded_us) else "current"
+
+def status_at(row, at_us: int | None) -> str:
+    """The status of an entries row as at ``at_us``."""
+    return status(row.superseded_us, row.retracted_us, at_us)
+
+
+# A child's entries recorded by a moment, built once: building a statement costs more than running it.
+_NAMED = select(entry_keys.c.notification_id).where(entry_keys.c.key.in_(bindparam("keys", expanding=True)))
+_ENTRIES = select(entries).where(entries.c.notification_id.in_(_NAMED), entries.c.recorded_us <= bindparam("at"))
+_ORDER = (entries.c.sort_us, entries.c.leaf_index)
+_IN_ORDER = _ENTRIES.order_by(*_ORDER).limit(bindparam("limit")).offset(bindparam("offset"))
+_EVER = 1 << 62  # later than any moment
 
 
 def entry_rows(conn: Connection, child_keys: Sequence[str], at_us: int | None, *, agency: str | None = None,
                category: str | None = None, from_us: int | None = None, to_us: int | None = None,
                limit: int | None = None, offset: int = 0) -> list:  # fmt: skip
     """The rows of records naming any of ``child_keys`` recorded by ``at_us``, in chronology order."""
-    named = select(entry_keys.c.notification_id).where(entry_keys.c.key.in_(list(child_keys)))
-    query = select(entries).where(entries.c.notification_id.in_(named))
-    if at_us is not None:
-        query = query.where(entries.c.recorded_us <= at_us)
+    query, filters = _IN_ORDER, []
     if agency is not None:
-        query = query.where(entries.c.agency == agency)
+        filters.append(entries.c.agency == agency)
     if category is not None:
-        query = query.where(entries.c.category == category)
+        filters.append(entries.c.category == category)
     if from_us is not None:
-        query = query.where(entries.c.sort_us >= from_us)
+        filters.append(entries.c.sort_us >= from_us)
     if to_us is not None:
-        query = query.where(entries.c.sort_us <= to_us)
-    query = query.order_by(entries.c.sort_us, entries.c.leaf_index).offset(offset)
-    return conn.execute(query if limit is None else query.limit(limit)).all()
+        filters.append(entries.c.sort_us <= to_us)
+    if filters:
+        query = _ENTRIES.where(*filters).order_by(*_ORDER).limit(bindparam("limit")).offset(bindparam("offset"))
+    values = {"keys": list(child_keys), "at": _EVER if at_us is None else at_us,
+              "limit": _EVER if limit is None else limit, "offset": offset}  # fmt: skip
+    return conn.execute(query, values).all()
 
 
-def entry_keys_of(conn: Connection, notification_ids: Sequence[int]) -> dict[int, list[str]]:
-    """The identity keys each entry names (or inherits)."""
+def entry_keys_among(conn: Connection, child_keys: Sequence[str]) -> dict[int, list[str]]:
+    """For each entry naming any of ``child_keys``, which of them it names (an index range scan)."""
     found: dict[int, list[str]] = {}
-    for part in chunks(notification_ids):
-        for row in conn.execute(select(entry_keys).where(entry_keys.c.notification_id.in_(part))):
-            found.setdefault(row.notification_id, []).append(row.key)
+    for part in chunks(child_keys):
+        query = select(entry_keys.c.key, entry_keys.c.notification_id).where(entry_keys.c.key.in_(part))
+        for key, notification_id in conn.execute(query).all():
+            found.setdefault(notification_id, []).append(key)
     return found
 
 
 def to_entry(row, at_us: int | None) -> ChronologyEntry:
-    """A row as the entry a reader sees at ``at_us``."""
-    status = status_at(row, at_us)
+    """A row of ``entries`` (all its columns, in table order: unpacked by position, the hot path of
+    every read) as the entry a reader sees at ``at_us``."""
+    (_, leaf_index, agency, record_id, agency_kind, kind, category, occurred_at, precision, _, recorded_us,
+     summary, action_taken, author_role, local_authority, amends, _, superseded_us, superseded_by,
+     retracted_us, retracted_by) = row  # fmt: skip
+    now = status(superseded_us, retracted_us, at_us)
     return ChronologyEntry(
-        row.record_id, row.agency, row.agency_kind, row.type, row.category, row.occurred_at,
-        row.occurred_precision, from_micros(row.recorded_us), row.summary, row.action_taken, row.author_role,
-        status, row.leaf_index, row.amends, row.local_authority,
-        row.superseded_by if status == "superseded" else None, row.retracted_by if status == "retracted" else None,
+        record_id, agency, agency_kind, kind, category, occurred_at, precision, from_micros(recorded_us), summary,
+        action_taken, author_role, now, leaf_index, amends, local_authority,
+        superseded_by if now == "superseded" else None, retracted_by if now == "retracted" else None,
     )  # fmt: skip
 
 

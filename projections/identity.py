@@ -321,8 +321,11 @@ def _facts_among(conn: Connection, frontier: Iterable[str], at_us: int | None) -
     joined = near.join(facts, facts.c.fact_id == near.c.fact_id).join(far, far.c.fact_id == facts.c.fact_id)
     for part in chunks(frontier):
         query = select(far.c.fact_id, far.c.key, facts.c.recorded_us).select_from(joined)
-        for row in conn.execute(query.where(near.c.key.in_(part), _in_force(at_us)).distinct()):
-            found.setdefault(row.fact_id, (row.recorded_us, []))[1].append(row.key)
+        query = query.where(near.c.key.in_(part), _in_force(at_us)).distinct()
+        for fact_id, key, recorded_us in conn.execute(query).all():
+            members = found.setdefault(fact_id, (recorded_us, []))[1]
+            if key not in members:  # a fact touching keys in two chunks comes back twice
+                members.append(key)
     return found
 
 
@@ -331,16 +334,21 @@ def child_component(
 ) -> Component | None:
     """The child an id names: the component of the key owning the id, now (``at_us`` None) or as the
     facts in force at ``at_us`` made it; None when the id is unknown (or not yet given at ``at_us``)."""
-    owner = conn.execute(select(keys.c.key, keys.c.first_seen_us).where(keys.c.own_id == child_id)).first()
-    if owner is None or (at_us is not None and owner.first_seen_us > at_us):
-        return None
-    if at_us is None:
+    if at_us is None:  # one query: the owner's cluster, now
         cluster = select(keys.c.cluster_id).where(keys.c.own_id == child_id).scalar_subquery()
-        rows = conn.execute(select(keys.c.key, keys.c.cluster_id).where(keys.c.cluster_id == cluster)).all()
-        child = Child(rows[0].cluster_id, tuple(sorted(r.key for r in rows)))
+        query = select(keys.c.key, keys.c.cluster_id, keys.c.own_id).where(keys.c.cluster_id == cluster)
+        rows = conn.execute(query).all()
+        if not rows:
+            return None
+        anchor = next(key for key, _, own_id in rows if own_id == child_id)
+        child = Child(rows[0][1], tuple(sorted(key for key, _, _ in rows)))
         edges = _facts_among(conn, child.keys, None) if with_facts else {}
     else:
-        reached, frontier, edges = {owner.key}, {owner.key}, {}
+        owner = conn.execute(select(keys.c.key, keys.c.first_seen_us).where(keys.c.own_id == child_id)).first()
+        if owner is None or owner.first_seen_us > at_us:
+            return None
+        anchor = owner.key
+        reached, frontier, edges = {anchor}, {anchor}, {}
         while frontier:
             found = _facts_among(conn, frontier, at_us)
             edges.update(found)
@@ -351,7 +359,7 @@ def child_component(
                           .order_by(keys.c.seq).limit(1)).one() for part in chunks(reached)),
         )  # fmt: skip
         child = Child(earliest.own_id, tuple(sorted(reached)))
-    return Component(child, owner.key, edges if with_facts else None)
+    return Component(child, anchor, edges if with_facts else None)
 
 
 def resolve_child(

@@ -18,7 +18,7 @@ from sqlalchemy import BigInteger, Column, Connection, Integer, String, Table, T
 
 from domain.decisions import PromptDecision, prompt_id_for
 from domain.entries import format_time
-from projections.chronology import child_view, entry_keys_of, entry_rows, status_at
+from projections.chronology import child_view, entry_keys_among, entry_rows, status_at
 from projections.db import metadata
 from projections.identity import chunks, from_micros, to_micros
 from projections.risk_rules import RULES, Rule, RuleRow
@@ -129,7 +129,7 @@ def risk_prompts(
         return []
     at_us = None if as_of is None else to_micros(as_of)
     rows = entry_rows(conn, component.child.keys, at_us)
-    named = entry_keys_of(conn, [row.notification_id for row in rows])
+    named = entry_keys_among(conn, component.child.keys)
     placed = {(row.agency, row.record_id): (row.recorded_us, named.get(row.notification_id, [])) for row in rows}
     rule_rows = [
         _rule_row(row)
@@ -137,11 +137,12 @@ def risk_prompts(
         if row.type in ("concern", "amendment") and row.category and row.occurred_at
         and status_at(row, at_us) == "current"
     ]  # fmt: skip
+    in_force = sorted((component.facts or {}).values())
     raised = []
     for rule in rules:
         for group in rule.evaluate(rule_rows):
             records = [(r.agency, r.record_id) for r in group]
-            raised.append((joined_at([placed[r] for r in records], component.facts or {}), rule, records))
+            raised.append((joined_at([placed[r] for r in records], in_force), rule, records))
     history = _decisions(conn, [prompt_id_for(r.id, r.version, recs) for _, r, recs in raised], at_us)
     prompts = []
     for raised_us, rule, records in sorted(raised, key=lambda p: (p[0], p[1].id, p[2])):
@@ -155,26 +156,40 @@ def risk_prompts(
     return prompts
 
 
-def joined_at(records: Sequence[tuple[int, Sequence[str]]], facts: dict[str, tuple[int, list[str]]]) -> int:
+def joined_at(records: Sequence[tuple[int, Sequence[str]]], facts: Sequence[tuple[int, list[str]]]) -> int:
     """The first moment from which the records (``(recorded_us, keys)`` each) were all recorded and
-    joined as one child by the facts still in force: a prompt's ``raised_at``, the same whichever of
-    the child's identifiers it is read under. Kruskal-style: join in time order until one remains."""
-    steps = sorted([(t, members) for t, members in facts.values()]
-                   + [(t, [f"\0{i}", *members]) for i, (t, members) in enumerate(records)])  # fmt: skip
+    one child: some component of the ``facts`` (``(recorded_us, keys)`` each, sorted) still in force
+    holds one of the child's keys of every one of them. This is
+    a prompt's ``raised_at``, the same whichever of the child's identifiers it is read under. Facts
+    are joined in time order (Kruskal-style); a record never bridges its keys, only facts do."""
     parent: dict[str, str] = {}
 
-    def find(node: str) -> str:
-        while node in parent:
-            node = parent[node]
-        return node
+    def find(key: str) -> str:
+        while key in parent:
+            key = parent[key]
+        return key
 
-    wanted = [f"\0{i}" for i in range(len(records))]
-    for moment, members in steps:
+    def one_child() -> bool:
+        common = {find(k) for k in records[0][1]}
+        for _, named in records[1:]:
+            common &= {find(k) for k in named}
+        return bool(common)
+
+    def join(members: Sequence[str]) -> None:
         roots = {find(m) for m in members}
         first = roots.pop()
         for root in roots:
             parent[root] = first
-        if moment >= max(t for t, _ in records) and len({find(w) for w in wanted}) == 1:
+
+    latest = max(t for t, _ in records)
+    steps = facts
+    for _, members in (step for step in steps if step[0] <= latest):
+        join(members)
+    if one_child():
+        return latest
+    for moment, members in (step for step in steps if step[0] > latest):
+        join(members)
+        if one_child():
             return moment
     raise LookupError("records not joined as one child")  # cannot happen: they are on one chronology
 

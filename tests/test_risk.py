@@ -18,7 +18,7 @@ from domain.decisions import prompt_id_for, record_decision
 from domain.errors import InvalidPayload
 from projections.identity import resolve_child
 from projections.integrity import leaves
-from projections.risk import find_prompt, risk_prompts
+from projections.risk import find_prompt, joined_at, risk_prompts
 from projections.risk_rules import RULES, RuleRow, episodes
 from tests.fictional_case import (
     HEALTH,
@@ -99,6 +99,16 @@ def test_repeated_domestic_abuse_and_a_sustained_pattern_is_one_prompt() -> None
     rule = RULE["repeated_domestic_abuse"]
     incidents = [row(day, "domestic_abuse", POLICE, "police") for day in (0, 200, 400, 1000)]
     assert ids(rule.evaluate(incidents)) == [[r.record_id for r in incidents[:3]]]
+
+
+def test_a_prompt_is_raised_when_its_records_are_recorded_and_joined() -> None:
+    assert joined_at([(1, ["nhs:a"]), (2, ["upn:b"])], [(5, ["nhs:a", "upn:b"])]) == 5
+    assert joined_at([(1, ["nhs:a"]), (7, ["upn:b"])], [(5, ["nhs:a", "upn:b"])]) == 7
+    assert joined_at([(1, ["nhs:a"]), (2, ["nhs:a"])], []) == 2
+    chain = [(3, ["nhs:a", "local:p:x"]), (6, ["local:p:x", "upn:b"]), (9, ["nhs:a", "upn:b"])]
+    assert joined_at([(1, ["nhs:a"]), (2, ["upn:b"])], chain) == 6
+    # A record naming two identifiers does not join them itself: only facts in force do.
+    assert joined_at([(1, ["nhs:a", "upn:b"]), (2, ["upn:b"]), (4, ["nhs:a"])], [(8, ["nhs:a", "upn:b"])]) == 8
 
 
 windows = st.lists(st.tuples(st.integers(0, 120), st.sampled_from([POLICE, HEALTH, HOUSING])), max_size=12)
