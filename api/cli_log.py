@@ -23,6 +23,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Engine
 
 from api.bootstrap import Services, bootstrap
@@ -50,6 +51,7 @@ from domain.ledger import Ledger
 from domain.merkle import verify_consistency
 from projections.checkpoints import (
     StoredCheckpoint,
+    StoredLeafEvent,
     checkpoints_after,
     consistency_proof,
     latest_checkpoint,
@@ -274,10 +276,7 @@ def _database(settings: Settings, args: argparse.Namespace) -> _Source:
     auditor = Auditor(
         verifier, merge_checkpoints(stored, _held(args.checkpoint)), settings.origin, on_checkpoint=check_stored_tree
     )
-    tasks = (
-        (chunk[0].index, [(item.notification, item.recorded) for item in chunk])
-        for chunk in stored_log(ledger, engine, CHUNK)
-    )
+    tasks = ((chunk[0].index, [_plain(item) for item in chunk]) for chunk in stored_log(ledger, engine, CHUNK))
 
     def close() -> None:
         ledger.close()
@@ -388,26 +387,36 @@ def _check_parsed(start: int, work: tuple[list[tuple[bytes, bytes | None]], tupl
     return report
 
 
-def _check_stored(start: int, items: list) -> ChunkReport:
+def _plain(item: StoredLeafEvent) -> tuple:
+    """A stored leaf as plain values, cheap to pickle: ``(event fields or None, recorded id, hash)``."""
+    n, recorded = item.notification, item.recorded
+    event = None if n is None else (n.id, n.originator_id, n.originator_version, n.topic, n.state)
+    if recorded is None:
+        return event, None, None
+    return event, recorded.notification_id, recorded.leaf_hash
+
+
+def _check_stored(start: int, items: list[tuple]) -> ChunkReport:
     """Check stored events from leaf ``start``, each paired with the leaf recorded for its place."""
     if not _MAPPER:  # an in-memory ledger, only for its mapper (the same transcodings as the real one)
         _MAPPER.append(Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper)
     mapper = _MAPPER[0]
 
     def entries() -> Iterator[tuple[bytes, bytes | None]]:
-        for notification, recorded in items:
-            if notification is None:
+        for event, recorded_id, recorded_hash in items:
+            if event is None:
                 raise EntryProblem("the ledger recorded this leaf but its event is no longer stored")
-            if recorded is not None and recorded.notification_id != notification.id:
+            notification_id, originator_id, version, topic, state = event
+            if recorded_id is not None and recorded_id != notification_id:
                 raise EntryProblem(
-                    f"the leaf was recorded for event {recorded.notification_id}, but event {notification.id} "
+                    f"the leaf was recorded for event {recorded_id}, but event {notification_id} "
                     "now stands in its place (an event was deleted, inserted or moved)"
                 )
             try:
-                entry = entry_bytes(mapper.to_domain_event(notification))
+                entry = entry_bytes(mapper.to_domain_event(StoredEvent(originator_id, version, topic, state)))
             except Exception:  # an altered stored event can fail in any part of decoding
                 raise EntryProblem("the stored event cannot be decoded (its stored state was altered)") from None
-            yield entry, None if recorded is None else recorded.leaf_hash
+            yield entry, recorded_hash
 
     return audit_chunk(start, entries(), _KEYS)
 

@@ -56,13 +56,9 @@ class KeyEvent:
     public_key: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class KeyUse:
-    """Record entry ``index`` was signed by ``keyid`` on behalf of ``agency``."""
-
-    index: int
-    agency: str
-    keyid: str
+#: ``(index, agency, keyid)``: record entry ``index`` was signed by ``keyid`` on behalf of ``agency``.
+#: A plain tuple, one per record, because chunk reports cross process boundaries by pickle.
+KeyUse = tuple[int, str, str]
 
 
 @dataclass(slots=True)
@@ -155,12 +151,12 @@ class _EntryChecker:
         else:
             raise EntryProblem(f"no signature by key {keyid} verifies over the payload")
         try:
-            signed = json.loads(payload)
+            signed = json.loads(payload.decode("utf-8"))  # decoding first spares json its encoding sniffing
         except (ValueError, RecursionError):
             raise EntryProblem("the signed payload is not JSON") from None
         if type(signed) is not dict or signed.get("agency") != agency or signed.get("record_id") != record_id:
             raise EntryProblem("the signed payload names another agency or record_id than its entry")
-        self.report.key_uses.append(KeyUse(index, agency, keyid))
+        self.report.key_uses.append((index, agency, keyid))
 
     def key_event(self, index: int, kind: str, data: dict) -> None:
         """An agency or key entry: check it belongs to its agency and matches the listed key history."""
@@ -285,7 +281,7 @@ class Auditor:
         if report.start != self.tree.size:
             raise IntegrityFailure(self.tree.size, f"entries arrived out of order (chunk at {report.start})")
         items: dict[int, KeyEvent | KeyUse] = {e.index: e for e in report.key_events}
-        items.update((u.index, u) for u in report.key_uses)
+        items.update((use[0], use) for use in report.key_uses)
         hashes = report.leaf_hashes
         for offset in range(0, len(hashes), merkle.HASH_SIZE):
             index = self.tree.size
@@ -316,12 +312,13 @@ class Auditor:
 
     def _replay(self, item: KeyEvent | KeyUse) -> None:
         """Apply one key event, or check one record's key was its agency's and unrevoked right here."""
-        if isinstance(item, KeyUse):
-            state = self._keys.get(item.keyid)
-            if state is None or state.agency != item.agency:
-                raise EntryProblem(f"key {item.keyid} was not registered to agency {item.agency} before this record")
+        if isinstance(item, tuple):
+            _, agency, keyid = item
+            state = self._keys.get(keyid)
+            if state is None or state.agency != agency:
+                raise EntryProblem(f"key {keyid} was not registered to agency {agency} before this record")
             if state.revoked is not None:
-                raise EntryProblem(f"key {item.keyid} was revoked at leaf {state.revoked}, before this record")
+                raise EntryProblem(f"key {keyid} was revoked at leaf {state.revoked}, before this record")
             return
         if self._history is not None and next(self._history, None) != item:
             raise EntryProblem(f"the listed key history differs from this {item.kind} entry")
@@ -405,7 +402,7 @@ def export_line(index: int, entry: bytes | None, leaf_hash: bytes | None, unread
 def parse_export_line(line: bytes | str, index: int) -> tuple[bytes, bytes | None]:
     """Read an entries.jsonl line that must be leaf ``index``; EntryProblem when it is not."""
     try:
-        data = json.loads(line)
+        data = json.loads(line.decode("utf-8") if isinstance(line, bytes) else line)
     except (ValueError, RecursionError):
         raise EntryProblem("the export line is not JSON") from None
     if not isinstance(data, dict) or data.get("index") != index:
