@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection
 
@@ -70,18 +72,21 @@ def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require_role(*roles: str) -> Callable[[Principal], Principal]:
-    """A dependency that lets through only tokens of one of ``roles`` (403 otherwise)."""
+def require_role(*roles: str) -> Callable[..., Principal]:
+    """A dependency that lets through only tokens of one of ``roles`` (403 otherwise), then refuses
+    query parameters the endpoint does not take (400): who may ask is settled before what was asked."""
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    def check(principal: CurrentPrincipal, request: Request) -> Principal:
         if principal.role not in roles:
             raise Problem(403, "forbidden", f"a {principal.role} token may not do this")
+        refuse_unknown_query(request)
         return principal
 
     check.__name__ = f"require_{'_or_'.join(roles)}"
     return check
 
 
+AnyPrincipal = Annotated[Principal, Depends(require_role("agency", "practitioner", "inquiry", "admin"))]
 AgencyPrincipal = Annotated[Principal, Depends(require_role("agency"))]
 ReaderPrincipal = Annotated[Principal, Depends(require_role("practitioner", "inquiry"))]
 PractitionerPrincipal = Annotated[Principal, Depends(require_role("practitioner"))]
@@ -171,3 +176,29 @@ def parse_moment(value: str | None, name: str) -> datetime | None:
         detail = f"{name} must be an RFC 3339 date-time with offset, e.g. 2026-03-01T12:00:00Z"
         raise Problem(400, "malformed-request", detail)
     return moment.astimezone(timezone.utc)
+
+
+def _declared_query(dependant: Dependant) -> set[str]:
+    """Every query parameter name a route or its dependencies declare (by alias)."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _declared_query(sub)
+    return names
+
+
+def refuse_unknown_query(request: Request) -> None:
+    """400 for a query parameter the endpoint does not take: a misspelt ``as_off`` or ``breakglass``
+    must not silently give a different answer than the one asked for."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.query_params:
+        return
+    allowed = _ALLOWED_QUERY.get(route.unique_id)
+    if allowed is None:
+        allowed = _ALLOWED_QUERY[route.unique_id] = _declared_query(route.dependant)
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        shown = ", ".join(name[:40] for name in unknown[:5])
+        raise Problem(400, "malformed-request", f"unknown query parameters: {shown}")
+
+
+_ALLOWED_QUERY: dict[str, set[str]] = {}

@@ -121,6 +121,7 @@ def test_inquiries_read_any_child_and_their_reads_are_logged_too(live):
         pytest.param({"nhs_number": "9434765919", "as_of": "2026-03-01T12:00:00"}, id="as-of-without-offset"),
         pytest.param({"nhs_number": "9434765919", "limit": "0"}, id="bad-limit"),
         pytest.param({"nhs_number": "9434765919", "category": "gossip"}, id="bad-category"),
+        pytest.param({"nhs_number": "9434765919", "as_off": "2026-03-01T12:00:00Z"}, id="misspelt-parameter"),
     ],
 )
 def test_a_malformed_read_gets_400(live, params):

@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.api_live import live  # noqa: F401 - the fixture
 from tests.test_api_roles import TABLE
 
-EXAMPLES = 6
+EXAMPLES = int(__import__("os").environ.get("API_FUZZ_EXAMPLES", "6"))
 
 CHECKS = [
     not_a_server_error,

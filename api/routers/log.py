@@ -16,7 +16,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import problems
-from api.deps import CurrentPrincipal, ServicesDep, WritesDep
+from api.deps import AnyPrincipal, ServicesDep, WritesDep
 from projections.checkpoints import consistency_proof, inclusion_proof
 
 router = APIRouter(prefix="/v1/log", tags=["log"])
@@ -82,7 +82,7 @@ class ConsistencyProofOut(BaseModel):
         **problems.responses(401),
     },
 )
-def get_checkpoint(_: CurrentPrincipal, services: ServicesDep, writes: WritesDep) -> PlainTextResponse:
+def get_checkpoint(_: AnyPrincipal, services: ServicesDep, writes: WritesDep) -> PlainTextResponse:
     """The latest signed checkpoint, covering every entry whose receipt was issued before this request
     (and every access entry, decision or link appended before it too)."""
     writes.exclusive(services.runner.catch_up)
@@ -105,14 +105,14 @@ def get_checkpoint(_: CurrentPrincipal, services: ServicesDep, writes: WritesDep
         **problems.responses(401),
     },
 )
-def get_key(_: CurrentPrincipal, services: ServicesDep) -> PlainTextResponse:
+def get_key(_: AnyPrincipal, services: ServicesDep) -> PlainTextResponse:
     """The verifier key of the ledger's checkpoints."""
     return PlainTextResponse(services.signer.vkey + "\n")
 
 
 @router.get("/proof/inclusion", response_model=InclusionProofOut, responses=problems.responses(400, 401, 404))
 def get_inclusion_proof(
-    _: CurrentPrincipal,
+    _: AnyPrincipal,
     services: ServicesDep,
     index: Annotated[int, Query(ge=0, le=MAX_INDEX, description="leaf index", examples=[41])],
     size: Annotated[int, Query(ge=1, le=MAX_INDEX, description="tree size, at most the log's", examples=[42])],
@@ -135,7 +135,7 @@ def get_inclusion_proof(
     responses=problems.responses(400, 401, 404),
 )
 def get_consistency_proof(
-    _: CurrentPrincipal,
+    _: AnyPrincipal,
     services: ServicesDep,
     size1: Annotated[int, Query(alias="from", ge=0, le=MAX_INDEX, description="the older tree size", examples=[10])],
     size2: Annotated[int, Query(alias="to", ge=0, le=MAX_INDEX, description="the newer tree size", examples=[42])],
