@@ -169,10 +169,13 @@ def _inherited_keys(
 ) -> list[dict]:
     """Key rows giving each subject-less retraction the keys of the record it retracts, which the
     ledger accepted before it: in this batch (``rows``, ``key_rows``) or already stored."""
-    batch_ids = {(row["agency"], row["record_id"]): row["notification_id"] for row in rows}
+    wanted = {(agency, target) for _, agency, target in orphans}
+    batch_ids = {pair: row["notification_id"] for row in rows if (pair := (row["agency"], row["record_id"])) in wanted}
+    targets = set(batch_ids.values())
     batch_keys: dict[int, list[str]] = {}
     for row in key_rows:
-        batch_keys.setdefault(row["notification_id"], []).append(row["key"])
+        if row["notification_id"] in targets:
+            batch_keys.setdefault(row["notification_id"], []).append(row["key"])
     found = []
     for notification_id, agency, target in orphans:
         target_id = batch_ids.get((agency, target))
