@@ -20,9 +20,9 @@ from sqlalchemy import BigInteger, Column, Connection, DateTime, Engine, LargeBi
 from sqlalchemy.dialects import postgresql
 
 from domain import merkle
-from domain.checkpoint import Checkpoint, NoteVerifier, parse_vkey, sign_checkpoint, vkey
+from domain.checkpoint import Checkpoint, NoteVerifier, parse_vkey, sign_checkpoint, verify_note, vkey
 from domain.entries import entry_bytes
-from domain.errors import IntegrityFailure, NotFound
+from domain.errors import IntegrityFailure, LedgerError, NotFound, ProofError
 from domain.ledger import Ledger
 from projections.db import metadata
 from projections.integrity import RecordedLeaf, ranges_reader, recorded_leaves, root_hash, tree_size
@@ -91,6 +91,21 @@ class CheckpointSigner:
         self.seconds = seconds
         self.vkey = vkey(origin, private_key.public_key())
         self.verifier: NoteVerifier = parse_vkey(self.vkey)
+        self._own_log = False
+
+    def require_own_log(self, latest: StoredCheckpoint | None) -> None:
+        """Refuse to sign for a log whose checkpoints another key signed: a mistyped key path would
+        otherwise create a fresh key and sign checkpoints no holder of the log's vkey can verify."""
+        if latest is None or self._own_log:
+            return
+        try:
+            verify_note(latest.note, self.verifier)
+        except ProofError:
+            raise LedgerError(
+                f"the checkpoint key at hand did not sign this log's checkpoints (the latest covers {latest.size} "
+                "entries): give the log's own key with --checkpoint-key or LEDGER_CHECKPOINT_KEY"
+            ) from None
+        self._own_log = True
 
     def sign(self, conn: Connection, size: int, root: bytes) -> StoredCheckpoint:
         """Sign and keep the checkpoint ``(size, root)``; a concurrent signer of the same size wins
@@ -113,7 +128,9 @@ class CheckpointSigner:
 
     def after_batch(self, conn: Connection, size: int, root: bytes) -> None:
         """The integrity projection's hook: sign ``(size, root)`` when the policy says it is due."""
-        if self.is_due(latest_checkpoint(conn), size, datetime.now(timezone.utc)):
+        latest = latest_checkpoint(conn)
+        if self.is_due(latest, size, datetime.now(timezone.utc)):
+            self.require_own_log(latest)
             self.sign(conn, size, root)
 
 
@@ -133,6 +150,7 @@ def ensure_checkpoint(conn: Connection, signer: CheckpointSigner) -> StoredCheck
     size = tree_size(conn)
     if latest is not None and latest.size >= size:
         return latest
+    signer.require_own_log(latest)
     return signer.sign(conn, size, root_hash(conn, size))
 
 

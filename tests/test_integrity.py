@@ -20,7 +20,7 @@ from sqlalchemy import Engine, event, select
 
 from api.bootstrap import bootstrap
 from domain.entries import entry_bytes
-from domain.errors import NotFound
+from domain.errors import LedgerError, NotFound
 from projections import checkpoints as cp
 from projections import integrity
 from projections.db import make_engine, metadata
@@ -240,3 +240,16 @@ def test_a_checkpoint_key_is_created_with_mode_0600(settings, tmp_path) -> None:
         assert svc.signer.vkey.startswith("council.example/log+")
     finally:
         svc.close()
+
+
+def test_a_different_checkpoint_key_refuses_to_sign_for_the_log(services, registered, signed, settings, tmp_path) -> None:
+    services.submit([signed(concern("ref-1"))])
+    first = services.checkpoint()
+    stranger = bootstrap(replace(settings, checkpoint_key=str(tmp_path / "mistyped.key")))
+    try:
+        services.submit([signed(concern("ref-2"))])  # the tree grows: a new checkpoint is wanted
+        with pytest.raises(LedgerError, match="did not sign this log's checkpoints"):
+            stranger.checkpoint()
+        assert services.checkpoint().size == first.size + 1, "the log's own key still signs"
+    finally:
+        stranger.close()
