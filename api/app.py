@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import problems
 from api.bootstrap import Services, bootstrap
 from api.ingest import GroupCommit
-from api.routers import admin, agencies, inquiry, log, practitioners
+from api.routers import admin, agencies, inquiry, log, practitioners, web
 from api.settings import Settings
 from domain.errors import LedgerError
 
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     )
     for module in (agencies, practitioners, inquiry, log, admin):
         app.include_router(module.router)
+    app.include_router(web.router)
     app.add_exception_handler(problems.Problem, _problem_handler)
     app.add_exception_handler(LedgerError, _ledger_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)

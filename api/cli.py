@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from api import cli_log, cli_projections, cli_serve
+from api import cli_demo, cli_log, cli_projections, cli_serve
 from api.bootstrap import Services, bootstrap
 from api.keyfiles import ensure_checkpoint_key, read_private_key, write_private_key, write_public_key
 from api.settings import Settings
@@ -177,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_serve.add_commands(sub, common)
     cli_log.add_commands(sub, common)
     cli_projections.add_commands(sub, common)
+    cli_demo.add_commands(sub, common)
 
     return parser
 

@@ -1,0 +1,273 @@
+"""The practitioner web view: server-rendered pages from the same app, usable without JavaScript.
+
+A social worker will not read JSON. These pages sign a practitioner or an inquiry in with their
+token, find a child by any identifier, and show the chronology as a timeline (one lane per agency)
+and as a table, the risk prompts with the records behind them, possible matches, and, for
+inquiries, the log's state and who looked. Every page that shows a child's records appends access
+entries exactly as the JSON API does (api/reads.py), before the page is sent. Forms are POSTs with a
+CSRF token; each page carries its own Content-Security-Policy allowing only this app's stylesheet.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+
+from api import web_pages
+from api.deps import ServicesDep, WritesDep
+from api.tokens import authenticate
+from api.web_session import (
+    CSRF_FIELD,
+    WEB_ROLES,
+    CsrfRefused,
+    SignInRequired,
+    check_csrf,
+    check_sign_in_csrf,
+    csrf_token,
+    current_reader,
+    end_session,
+    remember_sign_in_csrf,
+    session_secret,
+    sign_in_csrf,
+    start_session,
+)
+from domain.errors import InvalidPayload, LedgerError, NotFound
+from domain.records import CATEGORIES
+
+HERE = Path(__file__).resolve().parent.parent
+STATIC = HERE / "static"
+STATIC_FILES = {path.name: path for path in STATIC.iterdir() if path.is_file()}
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.filters["when"] = web_pages.format_when
+templates.env.filters["label"] = web_pages.label
+templates.env.filters["qs"] = lambda query: "?" + urlencode(query) if query else ""
+templates.env.filters["b64"] = lambda raw: base64.b64encode(raw).decode("ascii")
+
+
+class WebRoute(APIRoute):
+    """Turns the web view's refusals into pages: sign in again, or a short explanation; never a
+    problem+json body or a stack trace."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except SignInRequired:
+                response = RedirectResponse(request.url_for("web_sign_in_form"), status_code=303)
+            except CsrfRefused:
+                response = _message(request, 403, "This form has expired", "Go back, reload the page and try again.")
+            except web_pages.NotAllowed as exc:
+                response = _message(request, 403, "Not allowed", str(exc))
+            except NotFound as exc:
+                response = _message(request, 404, "Not found", str(exc))
+            except LedgerError as exc:
+                response = _message(request, 400, "That could not be done", str(exc))
+            response.headers.setdefault("content-security-policy", CSP)
+            return response
+
+        return page_handler
+
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+
+def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    secret = session_secret(request)
+    context.setdefault("principal", None)
+    context["csrf"] = csrf_token(secret) if secret else ""
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def _message(request: Request, status: int, title: str, text: str) -> HTMLResponse:
+    return _render(request, "message.html", status, title=title, text=text)
+
+
+def _back_to_child(request: Request, child_id: str, query: dict[str, str]) -> RedirectResponse:
+    url = str(request.url_for("web_child", child_id=child_id))
+    return RedirectResponse(url + ("?" + urlencode(query) if query else ""), status_code=303)
+
+
+# Static files and sessions --------------------------------------------------------------------------
+
+
+@router.get("/static/{path}", name="web_static")
+def static_file(path: str) -> Response:
+    """The stylesheets: a fixed list of files, never a path into the file system."""
+    if path not in STATIC_FILES:
+        raise NotFound("no such file")
+    return FileResponse(STATIC_FILES[path], headers={"cache-control": "public, max-age=3600"})
+
+
+@router.get("/sign-in", name="web_sign_in_form")
+def sign_in_form(request: Request, error: str | None = None) -> Response:
+    value = sign_in_csrf(request)
+    response = _render(request, "sign_in.html", sign_in_csrf=value, error=error)
+    remember_sign_in_csrf(request, response, value)
+    return response
+
+
+@router.post("/sign-in", name="web_sign_in")
+def sign_in(
+    request: Request,
+    services: ServicesDep,
+    token: Annotated[str, Form(max_length=200)] = "",
+    csrf: Annotated[str, Form(alias=CSRF_FIELD, max_length=200)] = "",
+) -> Response:
+    check_sign_in_csrf(request, csrf)
+    with services.engine.connect() as conn:
+        principal = authenticate(conn, token.strip())
+    if principal is None or principal.role not in WEB_ROLES:
+        error = (
+            "That token is not valid now: check it was copied whole, and has not expired or been revoked."
+            if principal is None
+            else "This view is for practitioners and inquiries; agency and admin tokens use the API."
+        )
+        value = sign_in_csrf(request)
+        response = _render(request, "sign_in.html", 401, sign_in_csrf=value, error=error)
+        remember_sign_in_csrf(request, response, value)
+        return response
+    response = RedirectResponse(request.url_for("web_home"), status_code=303)
+    start_session(request, response, token.strip())
+    return response
+
+
+@router.post("/sign-out", name="web_sign_out")
+def sign_out(request: Request, csrf: Annotated[str, Form(alias=CSRF_FIELD, max_length=200)] = "") -> Response:
+    check_csrf(request, csrf)
+    response = RedirectResponse(request.url_for("web_sign_in_form"), status_code=303)
+    end_session(request, response)
+    return response
+
+
+# Finding a child ------------------------------------------------------------------------------------
+
+
+@router.get("/", name="web_home")
+def home(request: Request, services: ServicesDep) -> Response:
+    principal = current_reader(request, services)
+    log_state = web_pages.log_state(services) if principal.role == "inquiry" else None
+    return _render(request, "home.html", principal=principal, agencies=web_pages.agencies(services),
+                   log_state=log_state, kind="nhs_number")  # fmt: skip
+
+
+@router.get("/find", name="web_find")
+def find(
+    request: Request,
+    services: ServicesDep,
+    kind: Annotated[str, Query(max_length=20)] = "nhs_number",
+    value: Annotated[str, Query(max_length=200)] = "",
+    agency: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    principal = current_reader(request, services)
+    value = value.strip()
+    try:
+        child = web_pages.find_child(services, kind, value, agency or None)
+    except InvalidPayload as exc:
+        child, error = None, str(exc)
+    else:
+        error = None if child else "No child is known by that identifier. Check it, or try another."
+    if child is None:
+        return _render(request, "home.html", 404, principal=principal, agencies=web_pages.agencies(services),
+                       error=error, kind=kind, value=value, agency=agency)  # fmt: skip
+    return RedirectResponse(request.url_for("web_child", child_id=child.id), status_code=303)
+
+
+# A child's picture ----------------------------------------------------------------------------------
+
+
+def view_query(
+    as_of: Annotated[str, Query(max_length=40)] = "",
+    agency: Annotated[str, Query(max_length=64)] = "",
+    category: Annotated[str, Query(max_length=40)] = "",
+    date_from: Annotated[str, Query(alias="from", max_length=10)] = "",
+    date_to: Annotated[str, Query(alias="to", max_length=10)] = "",
+    highlight: Annotated[str, Query(max_length=64)] = "",
+    break_glass: Annotated[str, Query(max_length=1000)] = "",
+) -> web_pages.ViewQuery:
+    """The view's query string: "as known at", filters, a highlighted prompt, a break-glass reason."""
+    return web_pages.ViewQuery.parse(as_of, agency, category, date_from, date_to, highlight, break_glass)
+
+
+ViewParams = Annotated[web_pages.ViewQuery, Depends(view_query)]
+
+
+@router.get("/children/{child_id}", name="web_child")
+def child_page(
+    request: Request, services: ServicesDep, writes: WritesDep, child_id: str, view: ViewParams, done: str = ""
+) -> Response:
+    principal = current_reader(request, services)
+    picture = web_pages.child_picture(services, writes, principal, child_id, view)
+    if picture.refused:
+        return _render(request, "break_glass.html", 403, principal=principal, child_id=child_id, view=view)
+    return _render(request, "child.html", principal=principal, p=picture, view=view, categories=CATEGORIES,
+                   done=done)  # fmt: skip
+
+
+@router.get("/children/{child_id}/print", name="web_print")
+def print_page(request: Request, services: ServicesDep, writes: WritesDep, child_id: str, view: ViewParams) -> Response:
+    principal = current_reader(request, services)
+    picture = web_pages.child_picture(services, writes, principal, child_id, view, for_print=True)
+    if picture.refused:
+        return _render(request, "break_glass.html", 403, principal=principal, child_id=child_id, view=view)
+    return _render(request, "print.html", principal=principal, p=picture, view=view,
+                   printed_at=datetime.now(timezone.utc))  # fmt: skip
+
+
+@router.post("/children/{child_id}/decisions", name="web_decide")
+def decide(
+    request: Request,
+    services: ServicesDep,
+    writes: WritesDep,
+    child_id: str,
+    prompt_id: Annotated[str, Form(max_length=64)],
+    decision: Annotated[str, Form(max_length=20)],
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    csrf: Annotated[str, Form(alias=CSRF_FIELD, max_length=200)] = "",
+    back: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    principal = current_reader(request, services)
+    check_csrf(request, csrf)
+    web_pages.decide(services, writes, principal, child_id, prompt_id, decision, reason.strip())
+    return _back_to_child(request, child_id, web_pages.back_query(back, done="decision"))
+
+
+@router.post("/children/{child_id}/links", name="web_link")
+def confirm_link(
+    request: Request,
+    services: ServicesDep,
+    writes: WritesDep,
+    child_id: str,
+    other_child: Annotated[str, Form(max_length=64)],
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    csrf: Annotated[str, Form(alias=CSRF_FIELD, max_length=200)] = "",
+) -> Response:
+    principal = current_reader(request, services)
+    check_csrf(request, csrf)
+    web_pages.confirm_link(services, writes, principal, child_id, other_child, reason.strip())
+    return _back_to_child(request, child_id, {"done": "link"})
+
+
+# The log, for inquiries -----------------------------------------------------------------------------
+
+
+@router.get("/log", name="web_log")
+def log_page(request: Request, services: ServicesDep) -> Response:
+    principal = current_reader(request, services)
+    if principal.role != "inquiry":
+        return _message(request, 403, "For inquiries only", "The log's state is shown to inquiry tokens.")
+    return _render(request, "log.html", principal=principal, log_state=web_pages.log_state(services))
