@@ -22,7 +22,7 @@ from projections.access import AccessProjection
 from projections.checkpoints import CheckpointSigner, StoredCheckpoint, ensure_checkpoint
 from projections.checkpoints import create_table as create_checkpoint_table
 from projections.chronology import ChronologyProjection
-from projections.db import make_engine
+from projections.db import make_engine, readers
 from projections.identity import IdentityProjection
 from projections.integrity import IntegrityProjection, leaves_for
 from projections.matching import MatchingProjection
@@ -39,6 +39,11 @@ class Services:
     engine: Engine
     runner: ProjectionRunner
     signer: CheckpointSigner | None = None
+    reader: Engine | None = None  # the engine for read-only work (projections.db.readers)
+
+    def __post_init__(self) -> None:
+        if self.reader is None:
+            self.reader = readers(self.engine)
 
     def submit(self, envelopes: Sequence[bytes | str | dict], acting_agency: str | None = None) -> list[dict | LedgerError]:
         """Append envelopes and answer, in order, a receipt or the refusal for each.
@@ -59,7 +64,7 @@ class Services:
         whether it was a repeat, or its refusal (one catch-up for several submissions: api/ingest)."""
         self.runner.catch_up()
         accepted = [str(r.aggregate_id) for r in results if isinstance(r, Accepted)]
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             leaves = leaves_for(conn, accepted)
         return [
             r if isinstance(r, LedgerError) else (_receipt(r, leaves[str(r.aggregate_id)]), r.duplicate)

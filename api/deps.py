@@ -57,7 +57,7 @@ def current_principal(
     """
     if credentials is None:
         raise Problem(401, "unauthorized", "send Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         principal = authenticate(conn, credentials.credentials)
     if principal is None:
         raise Problem(

@@ -166,7 +166,7 @@ class Picture:
 
 def agencies(services: Services) -> list[dict]:
     """Registered agencies with their names, for the search form's agency list."""
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         ids = conn.execute(select(agency_table.c.agency).order_by(agency_table.c.agency)).scalars().all()
     return [{"agency_id": a, "name": services.ledger.agency(a).name} for a in ids]
 
@@ -180,7 +180,7 @@ def find_child(services: Services, kind: str, value: str, agency: str | None) ->
     if kind == "nhs_number":
         value = value.replace(" ", "")
     selector = {kind: value} | ({"agency": agency} if kind == "local_id" else {})
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         return resolve_child(conn, **selector)
 
 
@@ -197,7 +197,7 @@ def _admit(
 
     None when a practitioner of another council gave no reason; NotFound for an unknown child.
     """
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         child = resolve_child(conn, child=child_id)
         if child is None:
             raise NotFound(f"no child {child_id}")
@@ -230,7 +230,7 @@ def child_picture(services: Services, writes: GroupCommit, principal: Principal,
         return Picture(refused=True)
     matches = principal.role == "practitioner" and not for_print
     reads = ["chronology", "risk"] + (["possible_matches"] if matches else [])
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         shown = child if view.as_of is None else resolve_child(conn, child=child.id, as_of=view.as_of)
 
     def log_reads() -> None:
@@ -243,7 +243,7 @@ def child_picture(services: Services, writes: GroupCommit, principal: Principal,
 
     writes.exclusive(log_reads)
     picture = Picture(child)
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         everything = chronology(conn, child.id, as_of=view.as_of)
         picture.entries = chronology(conn, child.id, as_of=view.as_of, agency=view.agency, category=view.category,
                                      date_from=view.date_from, date_to=view.date_to)  # fmt: skip
@@ -291,7 +291,7 @@ def decide(services: Services, writes: GroupCommit, principal: Principal, child_
         raise InvalidPayload(f"choose one of: {', '.join(DECISIONS)}")
     if not reason:
         raise InvalidPayload("give the reason for the decision: it is recorded with it")
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         prompt = find_prompt(conn, child.id, prompt_id)
     if prompt is None:
         raise NotFound("that prompt is no longer raised for this child; reload the page")
@@ -311,7 +311,7 @@ def confirm_link(services: Services, writes: GroupCommit, principal: Principal, 
     child = _own_council_child(services, principal, child_id)
     if not reason:
         raise InvalidPayload("give the reason you are sure these are the same child: it is recorded")
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         match = next((m for m in possible_matches(conn, child.id) if m.child.id == other_child), None)
     if match is None:
         raise NotFound("that child is not a possible match of this one any more; reload the page")
@@ -337,7 +337,7 @@ class LogState:
 def log_state(services: Services) -> LogState:
     """Tree size and latest checkpoint; verified when the checkpoint's signature holds under the
     ledger's key and its root equals the root recomputed from the stored tree at that size."""
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         size = tree_size(conn)
         checkpoint = latest_checkpoint(conn)
         if checkpoint is None:

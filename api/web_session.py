@@ -48,7 +48,7 @@ def current_reader(request: Request, services: Services) -> Principal:
     secret = session_secret(request)
     if not secret:
         raise SignInRequired
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         principal = authenticate(conn, secret)
     if principal is None or principal.role not in WEB_ROLES:
         raise SignInRequired

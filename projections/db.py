@@ -1,18 +1,21 @@
 """The read models' database: SQLAlchemy Core in the same database as the event store.
 
 One URL (domain/storage) gives both. On SQLite every write transaction begins IMMEDIATE, so two
-processes catching up serialise on the database lock instead of failing to upgrade a read lock.
+processes catching up serialise on the database lock instead of failing to upgrade a read lock;
+read-only work goes through ``readers(engine)``, whose transactions begin DEFERRED and so never
+queue behind a writer (WAL lets readers and one writer run together).
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, text
 
-from domain.storage import is_postgres, postgres_schema, sqlite_path
+from domain.storage import DDL_LOCK_KEY, is_postgres, postgres_schema, sqlite_path
 
 metadata = MetaData()
+_READ_ONLY = "ledger_read_only"
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -36,6 +39,7 @@ def make_engine(url: str) -> Engine:
         )
         if schema != "public":
             with engine.begin() as conn:
+                hold_ddl_lock(conn)
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         return engine
     engine = create_engine(sqlalchemy_url(url), connect_args={"timeout": 30})
@@ -48,6 +52,28 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def readers(engine: Engine) -> Engine:
+    """The same engine and pool, for read-only work: on SQLite its transactions take no write lock.
+
+    Use it only for reads: a write through it could fail to upgrade its lock under contention.
+    """
+    return engine.execution_options(**{_READ_ONLY: True})
+
+
+def hold_ddl_lock(conn: Connection) -> None:
+    """On PostgreSQL, wait for and hold (until this transaction ends) the lock that serialises table
+    creation between processes starting together; SQLite's BEGIN IMMEDIATE already serialises it."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DDL_LOCK_KEY})
+
+
+def create_tables(engine: Engine, tables: list[Table]) -> None:
+    """Create the tables that do not exist yet, safely when several processes start at once."""
+    with engine.begin() as conn:
+        hold_ddl_lock(conn)
+        metadata.create_all(conn, tables=tables)

@@ -89,7 +89,7 @@ def get_entries(
     ] = None,
 ) -> Response:
     """Log entries ``[start, end)``, at most 10,000 a request (``end`` is cut to that and to the size)."""
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         size = tree_size(conn)
         stop = min(start + DEFAULT_ENTRIES, size) if end is None else min(end, start + MAX_ENTRIES, size)
         if start > size:
@@ -115,7 +115,7 @@ def get_reads(
 ) -> dict:
     """Who read this child's records, when, what and why, oldest first, each with its leaf index."""
     writes.exclusive(services.runner.catch_up)  # the reads logged a moment ago are in the answer too
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         child = selector.find(conn)
         found = reads_of(conn, child_ids(conn, child), limit=limit, offset=offset)
     return {"child": child.to_dict(), "reads": [read.as_json() for read in found]}

@@ -118,7 +118,7 @@ def get_inclusion_proof(
     size: Annotated[int, Query(ge=1, le=MAX_INDEX, description="tree size, at most the log's", examples=[42])],
 ) -> dict:
     """The audit path of leaf ``index`` in the tree of ``size`` (404 beyond the tree)."""
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         proof = inclusion_proof(conn, index, size)
     return {
         "index": proof.index,
@@ -141,6 +141,6 @@ def get_consistency_proof(
     size2: Annotated[int, Query(alias="to", ge=0, le=MAX_INDEX, description="the newer tree size", examples=[42])],
 ) -> dict:
     """The proof that the tree of ``from`` entries is a prefix of the tree of ``to`` (404 beyond the tree)."""
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         proof = consistency_proof(conn, size1, size2)
     return {"from": proof.size1, "to": proof.size2, "proof": [_b64(node) for node in proof.proof]}

@@ -92,7 +92,7 @@ def _logged_read(
     """Authorise a read of one child, compute ``answer(conn, current, shown)`` (``shown``: the child
     as at ``as_of``, None if not yet known then), append the access entry, and only then hand back
     the body; nothing is stored when the read is refused or fails."""
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         current = selector.find(conn)
         glass = _authorise(conn, principal, current, break_glass)
         shown = current if as_of is None else selector.resolve(conn, as_of)
@@ -194,7 +194,7 @@ def post_decision(
     principal: PractitionerPrincipal, services: ServicesDep, writes: WritesDep, decision: DecisionIn
 ) -> JSONResponse:
     """Record a decision on a prompt raised now for a child of your council (a log entry)."""
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         child = ChildSelector(child=decision.child).find(conn)
         _authorise(conn, principal, child, None)
         prompt = find_prompt(conn, child.id, decision.prompt_id)
@@ -236,7 +236,7 @@ def post_link(principal: PractitionerPrincipal, services: ServicesDep, writes: W
     """Confirm that identifiers are one child (a log entry). At least one of them must already name
     a child of your council: a practitioner joins others to a child they may read."""
     identifiers = [item.model_dump(exclude_none=True) for item in link.identifiers]
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         known = [_known(conn, item) for item in identifiers]
         if not any(child and principal.local_authority in child_local_authorities(conn, child.id) for child in known):
             raise Problem(403, "forbidden", "none of these identifiers names a child known to your council")
@@ -247,7 +247,7 @@ def post_link(principal: PractitionerPrincipal, services: ServicesDep, writes: W
         return receipt
 
     receipt = writes.exclusive(record)
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         child = ChildSelector(**_first_strong(identifiers)).find(conn)
     body = {"link_id": receipt.link_id, "recorded_at": format_time(receipt.recorded_at), "child": child.to_dict()}
     return JSONResponse(body, status_code=201)

@@ -129,7 +129,7 @@ def sign_in(
     csrf: Annotated[str, Form(alias=CSRF_FIELD, max_length=200)] = "",
 ) -> Response:
     check_sign_in_csrf(request, csrf)
-    with services.engine.connect() as conn:
+    with services.reader.connect() as conn:
         principal = authenticate(conn, token.strip())
     if principal is None or principal.role not in WEB_ROLES:
         error = (
