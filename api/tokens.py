@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 
 from domain.errors import InvalidPayload, NotFound
-from projections.db import metadata
+from projections.db import create_tables, metadata
 
 ROLES = ("agency", "practitioner", "inquiry", "admin")
 TOKEN_PREFIX = "sgl_"
@@ -91,7 +91,7 @@ class TokenInfo:
 
 def create_table(engine: Engine) -> None:
     """Create the token table if absent (safe to repeat)."""
-    metadata.create_all(engine, tables=[api_tokens])
+    create_tables(engine, [api_tokens])
 
 
 def hash_token(secret: str) -> bytes:

@@ -11,12 +11,13 @@ on PostgreSQL a batch is sent as arrays (fast). Tables, locking and notification
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, InternalError, ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
 from eventsourcing.utils import Environment, EnvType
@@ -27,6 +28,10 @@ from psycopg.sql import SQL, Identifier
 from domain.errors import LedgerError
 
 DEFAULT_URL = "sqlite:///ledger.db"
+#: PostgreSQL advisory lock key held while creating tables, so processes starting together (``ledger
+#: serve --workers N``) never run DDL at once: concurrent CREATE OR REPLACE FUNCTION fails with
+#: "tuple concurrently updated", and concurrent CREATE ... IF NOT EXISTS with a duplicate key.
+DDL_LOCK_KEY = 0x5AFE_1ED6
 
 
 class DatabaseUrlError(LedgerError):
@@ -123,6 +128,21 @@ class BatchPostgresRecorder(PostgresApplicationRecorder):
             table=Identifier(self.events_table_name),
             id_type=Identifier(self.datastore.originator_id_type),
         )
+
+    def create_table(self) -> None:
+        """eventsourcing's table creation, retried when another process created the same types at
+        the same moment (CREATE TYPE has no IF NOT EXISTS and runs outside the lock below)."""
+        for attempt in range(5):
+            try:
+                return super().create_table()
+            except (InternalError, IntegrityError, ProgrammingError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    def _create_table(self, curs: Cursor[DictRow]) -> None:
+        curs.execute("SELECT pg_advisory_xact_lock(%s)", (DDL_LOCK_KEY,))
+        super()._create_table(curs)
 
     def _insert_events(
         self,

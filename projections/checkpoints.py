@@ -24,7 +24,7 @@ from domain.checkpoint import Checkpoint, NoteVerifier, parse_vkey, sign_checkpo
 from domain.entries import entry_bytes
 from domain.errors import IntegrityFailure, LedgerError, NotFound, ProofError
 from domain.ledger import Ledger
-from projections.db import metadata
+from projections.db import create_tables, metadata
 from projections.integrity import RecordedLeaf, ranges_reader, recorded_leaves, root_hash, tree_size
 
 checkpoints = Table(
@@ -78,7 +78,7 @@ class StoredLeafEvent:
 
 def create_table(engine: Engine) -> None:
     """Create the checkpoint table if absent (safe to repeat); not a projection table, never dropped."""
-    metadata.create_all(engine, tables=[checkpoints])
+    create_tables(engine, [checkpoints])
 
 
 class CheckpointSigner:

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy import BigInteger, Column, Connection, Engine, String, Table, insert, select, update
 
 from domain.ledger import Ledger
-from projections.db import metadata
+from projections.db import create_tables, metadata
 
 positions = Table(
     "projection_positions",
@@ -56,7 +56,7 @@ class ProjectionRunner:
     def create_tables(self) -> None:
         """Create the position table and every projection's tables (safe to repeat)."""
         tables = [positions] + [t for p in self.projections.values() for t in p.tables]
-        metadata.create_all(self.engine, tables=tables)
+        create_tables(self.engine, tables)
 
     def catch_up(self) -> None:
         """Apply everything appended since each projection's position.
