@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,12 +102,12 @@ def _serve(services: Services) -> tuple[uvicorn.Server, threading.Thread, str]:
     return server, thread, f"http://127.0.0.1:{port}"
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def live(request, tmp_path_factory) -> Iterator[Live]:
-    """A served ledger on each backend, shared by one test module."""
-    folder: Path = tmp_path_factory.mktemp("live")
+@contextmanager
+def served_ledger(backend: str, folder: Path) -> Iterator[tuple[Services, str]]:
+    """A fresh ledger on ``backend`` ("sqlite" or "postgres") served on 127.0.0.1; yields its
+    Services and base URL, and stops the server and drops the database afterwards."""
     schema = None
-    if request.param == "sqlite":
+    if backend == "sqlite":
         url = f"sqlite:///{folder / 'ledger.db'}"
     else:
         schema = new_postgres_schema()
@@ -114,10 +115,17 @@ def live(request, tmp_path_factory) -> Iterator[Live]:
     services = bootstrap(Settings(database_url=url, checkpoint_key=str(folder / "checkpoint.key")))
     server, thread, base_url = _serve(services)
     try:
-        yield Live(base_url, services)
+        yield services, base_url
     finally:
         server.should_exit = True
         thread.join(timeout=30)
         services.close()
         if schema is not None:
             drop_postgres_schema(schema)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def live(request, tmp_path_factory) -> Iterator[Live]:
+    """A served ledger on each backend, shared by one test module."""
+    with served_ledger(request.param, tmp_path_factory.mktemp("live")) as (services, base_url):
+        yield Live(base_url, services)

@@ -17,13 +17,12 @@ import httpx
 import pytest
 
 from api import tokens
-from api.bootstrap import Services, bootstrap
+from api.bootstrap import Services
 from api.demo import DemoLedger, build_demo
-from api.settings import Settings
 from api.web_session import CSRF_FIELD
 from projections.identity import resolve_child
-from tests.api_live import _serve
-from tests.conftest import BACKENDS, POSTGRES_URL, drop_postgres_schema, new_postgres_schema
+from tests.api_live import served_ledger
+from tests.conftest import BACKENDS
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -68,23 +67,9 @@ def csrf_of(html: str) -> str:
 @pytest.fixture(scope="module", params=BACKENDS)
 def demo_live(request, tmp_path_factory) -> Iterator[DemoLive]:
     folder: Path = tmp_path_factory.mktemp("web")
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{folder / 'ledger.db'}"
-    else:
-        schema = new_postgres_schema()
-        url = f"{POSTGRES_URL.split('?')[0]}?schema={schema}"
-    services = bootstrap(Settings(database_url=url, checkpoint_key=str(folder / "checkpoint.key")))
-    demo = build_demo(folder / "demo", services=services)
-    practitioner, _ = tokens.issue(services.engine, "practitioner", local_authority=demo.council)
-    other, _ = tokens.issue(services.engine, "practitioner", local_authority="123")
-    inquiry, _ = tokens.issue(services.engine, "inquiry")
-    server, thread, base_url = _serve(services)
-    try:
+    with served_ledger(request.param, folder) as (services, base_url):
+        demo = build_demo(folder / "demo", services=services)
+        practitioner, _ = tokens.issue(services.engine, "practitioner", local_authority=demo.council)
+        other, _ = tokens.issue(services.engine, "practitioner", local_authority="123")
+        inquiry, _ = tokens.issue(services.engine, "inquiry")
         yield DemoLive(base_url, services, demo, practitioner, inquiry, other, request.param)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        services.close()
-        if schema is not None:
-            drop_postgres_schema(schema)
