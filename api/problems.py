@@ -20,10 +20,13 @@ from domain.errors import (
     InvalidPayload,
     LedgerError,
     MalformedEnvelope,
+    MalformedRequest,
     NotFound,
     ProofError,
+    ReadModelStalled,
     RecordConflict,
     SignatureRejected,
+    Unavailable,
     WrongAgency,
 )
 
@@ -33,6 +36,7 @@ MEDIA_TYPE = "application/problem+json"
 #: HTTP status of each domain refusal; a leaf not listed inherits its nearest listed ancestor's.
 STATUS_OF: dict[type[LedgerError], int] = {
     MalformedEnvelope: 400,
+    MalformedRequest: 400,
     ProofError: 400,
     WrongAgency: 403,
     NotFound: 404,
@@ -41,6 +45,7 @@ STATUS_OF: dict[type[LedgerError], int] = {
     SignatureRejected: 422,
     InvalidPayload: 422,
     IntegrityFailure: 500,
+    Unavailable: 503,
 }
 
 #: Short human titles per slug; RFC 9457 says a title should not change between occurrences.
@@ -61,6 +66,7 @@ TITLES: dict[str, str] = {
     "method-not-allowed": "Method not allowed",
     "internal-error": "Internal error",
     "unavailable": "The ledger is busy; try again",
+    "read-model-stalled": "A read model is stalled on a log entry; the ledger is not answering this",
 }
 
 
@@ -120,7 +126,7 @@ def status_of(error: LedgerError) -> int:
 def from_ledger_error(error: LedgerError) -> dict:
     """The problem object of a domain refusal; its message is written to be safe to show."""
     status = status_of(error)
-    slug = "unavailable" if status == 503 else error.slug
+    slug = "unavailable" if status == 503 and not isinstance(error, Unavailable) else error.slug
     return problem_dict(status, slug, str(error) or TITLES.get(slug, slug))
 
 

@@ -56,6 +56,33 @@ class AlreadyExists(LedgerError):
     slug = "already-exists"
 
 
+class MalformedRequest(LedgerError):
+    """A question the ledger cannot take as asked: a bad query parameter or form field, JSON nested
+    too deep, text holding characters no record may hold, a time outside UTC's range (400)."""
+
+    slug = "malformed-request"
+
+
+class Unavailable(LedgerError):
+    """The ledger cannot answer now (its database is unreachable, or it keeps refusing a write);
+    worth a retry later (503 with Retry-After). Nothing was stored by the refused request."""
+
+    slug = "unavailable"
+
+
+class ReadModelStalled(Unavailable):
+    """A read model could not take an entry the log holds. The log keeps it; the read model stops at
+    it and the ledger says so (503, ``ledger status``) until a fix and a restart or rebuild."""
+
+    slug = "read-model-stalled"
+
+    def __init__(self, read_model: str, position: int, error: str):
+        super().__init__(f"read model {read_model} cannot take log entry at position {position}: {error}")
+        self.read_model = read_model
+        self.position = position
+        self.error = error
+
+
 class ProofError(LedgerError):
     """A Merkle proof, root or checkpoint does not verify; carries what was expected and computed."""
 
