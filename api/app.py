@@ -25,7 +25,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.bootstrap import Services, bootstrap
-from api.ingest import GroupCommit
 from api.routers import admin, agencies, inquiry, log, practitioners, web
 from api.settings import Settings
 from domain.errors import LedgerError
@@ -63,7 +62,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = bootstrap(settings) if owned else services
-        app.state.writes = GroupCommit(app.state.services)
         try:
             yield
         finally:

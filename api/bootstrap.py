@@ -1,13 +1,18 @@
-"""The composition root: wires the ledger, the read models and their runner from one Settings.
+"""The composition root: wires the ledger, the read models, their runner and the application layer's
+use cases from one Settings.
 
-HTTP, the CLI and the tests all start here, and nothing is built at import time.
+HTTP, the web view, the CLI and the tests all start here, and nothing is built at import time.
+``bootstrap(settings)`` returns the process's ``Services``: the infrastructure it owns, the one write
+path (``writes``), and the use cases per user (``agencies``, ``practitioners``, ``pages``, ``inquiry``,
+``log``, ``admin``), which alone decide authorisation, append access entries, take the write lock and
+catch the read models up. Adapters call those; they never reach the ledger or the tables themselves.
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -15,6 +20,13 @@ from sqlalchemy import Engine
 from api.keyfiles import ensure_checkpoint_key
 from api.settings import Settings
 from api.tokens import create_table as create_token_table
+from api.usecases.admin import Admin
+from api.usecases.agencies import Agencies
+from api.usecases.inquiry import Inquiry
+from api.usecases.log import Log
+from api.usecases.pages import Pages
+from api.usecases.practitioners import Practitioners
+from api.usecases.writes import GroupCommit
 from domain.entries import format_time
 from domain.errors import LedgerError
 from domain.ledger import Accepted, Ledger
@@ -40,28 +52,35 @@ class Services:
     runner: ProjectionRunner
     signer: CheckpointSigner | None = None
     reader: Engine | None = None  # the engine for read-only work (projections.db.readers)
+    writes: GroupCommit = field(init=False)
+    agencies: Agencies = field(init=False)
+    practitioners: Practitioners = field(init=False)
+    pages: Pages = field(init=False)
+    inquiry: Inquiry = field(init=False)
+    log: Log = field(init=False)
+    admin: Admin = field(init=False)
 
     def __post_init__(self) -> None:
         if self.reader is None:
             self.reader = readers(self.engine)
+        self.writes = GroupCommit(self)
+        self.agencies = Agencies(self)
+        self.practitioners = Practitioners(self)
+        self.pages = Pages(self)
+        self.inquiry = Inquiry(self)
+        self.log = Log(self)
+        self.admin = Admin(self)
 
     def submit(self, envelopes: Sequence[bytes | str | dict], acting_agency: str | None = None) -> list[dict | LedgerError]:
-        """Append envelopes and answer, in order, a receipt or the refusal for each.
-
-        Answers only once every accepted record is in the read models (read-your-writes).
-        """
-        return [r if isinstance(r, LedgerError) else r[0] for r in self.submit_with_status(envelopes, acting_agency)]
-
-    def submit_with_status(
-        self, envelopes: Sequence[bytes | str | dict], acting_agency: str | None = None
-    ) -> list[tuple[dict, bool] | LedgerError]:
-        """As ``submit``, pairing each receipt with whether the record was already there (the HTTP
-        API answers 200 rather than 201 for those)."""
-        return self.receipts(self.ledger.submit_many(envelopes, acting_agency))
+        """Append envelopes for any registered agency (a bulk load at the command line: the domain
+        still checks every signature against the agency's keys) and answer, in order, a receipt or
+        the refusal for each, once every accepted record is in the read models."""
+        return [r if isinstance(r, LedgerError) else r[0] for r in self.writes.submit(envelopes, acting_agency)]
 
     def receipts(self, results: Sequence[Accepted | LedgerError]) -> list[tuple[dict, bool] | LedgerError]:
         """Catch the read models up, then answer each ``submit_many`` result with its receipt and
-        whether it was a repeat, or its refusal (one catch-up for several submissions: api/ingest)."""
+        whether it was a repeat, or its refusal (one catch-up for several submissions: the write
+        path in api/usecases/writes.py calls it once a round)."""
         self.runner.catch_up()
         accepted = [str(r.aggregate_id) for r in results if isinstance(r, Accepted)]
         with self.reader.connect() as conn:
@@ -72,8 +91,9 @@ class Services:
         ]
 
     def checkpoint(self) -> StoredCheckpoint:
-        """The latest signed checkpoint, signing one first if it does not cover the whole tree, so it
-        covers every entry whose receipt was issued before the call (SPEC section 3)."""
+        """The latest signed checkpoint, signing one first if it does not cover the whole integrity
+        tree as it stands (callers that must cover entries just appended catch up first, as
+        ``log.checkpoint`` does)."""
         with self.engine.begin() as conn:
             return ensure_checkpoint(conn, self.signer)
 

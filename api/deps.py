@@ -8,7 +8,6 @@ refused request never reaches the ledger.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated
 
@@ -16,14 +15,12 @@ from fastapi import Depends, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Connection
 
 from api.bootstrap import Services
-from api.ingest import GroupCommit
 from api.problems import Problem
 from api.tokens import Principal, authenticate
-from domain.errors import NotFound
-from projections.identity import Child, resolve_child
+from api.usecases.children import ChildSelector
+from api.usecases.permissions import PERMISSIONS
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -38,14 +35,6 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-
-
-def get_writes(request: Request) -> GroupCommit:
-    """The process's single path for writes to the log (api/ingest.py)."""
-    return request.app.state.writes
-
-
-WritesDep = Annotated[GroupCommit, Depends(get_writes)]
 
 
 def current_principal(
@@ -72,9 +61,11 @@ def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require_role(*roles: str) -> Callable[..., Principal]:
-    """A dependency that lets through only tokens of one of ``roles`` (403 otherwise), then refuses
-    query parameters the endpoint does not take (400): who may ask is settled before what was asked."""
+def allowed_to(operation: str) -> Callable[..., Principal]:
+    """A dependency that lets through only tokens whose role may perform ``operation`` (the one table,
+    api/usecases/permissions.py; 403 otherwise), then refuses query parameters the endpoint does not
+    take (400): who may ask is settled before what was asked. The use case checks the table again."""
+    roles = PERMISSIONS[operation]
 
     def check(principal: CurrentPrincipal, request: Request) -> Principal:
         if principal.role not in roles:
@@ -82,16 +73,18 @@ def require_role(*roles: str) -> Callable[..., Principal]:
         refuse_unknown_query(request)
         return principal
 
-    check.__name__ = f"require_{'_or_'.join(roles)}"
+    check.__name__ = f"allowed_to_{operation}"
     return check
 
 
-AnyPrincipal = Annotated[Principal, Depends(require_role("agency", "practitioner", "inquiry", "admin"))]
-AgencyPrincipal = Annotated[Principal, Depends(require_role("agency"))]
-ReaderPrincipal = Annotated[Principal, Depends(require_role("practitioner", "inquiry"))]
-PractitionerPrincipal = Annotated[Principal, Depends(require_role("practitioner"))]
-InquiryPrincipal = Annotated[Principal, Depends(require_role("inquiry"))]
-AdminPrincipal = Annotated[Principal, Depends(require_role("admin"))]
+AnyPrincipal = Annotated[Principal, Depends(allowed_to("verify_log"))]
+AgencyPrincipal = Annotated[Principal, Depends(allowed_to("submit"))]
+ReaderPrincipal = Annotated[Principal, Depends(allowed_to("read_child"))]
+DecidingPrincipal = Annotated[Principal, Depends(allowed_to("decide"))]
+LinkingPrincipal = Annotated[Principal, Depends(allowed_to("link"))]
+EntriesPrincipal = Annotated[Principal, Depends(allowed_to("read_entries"))]
+AccessPrincipal = Annotated[Principal, Depends(allowed_to("read_access"))]
+AdminPrincipal = Annotated[Principal, Depends(allowed_to("administer"))]
 
 
 async def request_body(request: Request) -> bytes:
@@ -109,34 +102,6 @@ RequestBody = Annotated[bytes, Depends(request_body)]
 NHS_PATTERN = r"^[0-9]{10}$"
 UPN_PATTERN = r"^[A-Z][0-9]{11}[0-9A-Z]$"
 CHILD_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-
-
-@dataclass(frozen=True, slots=True)
-class ChildSelector:
-    """How a reader names a child: exactly one of an NHS number, a UPN, a child id, or an agency's
-    own reference (``local_id`` with its ``agency``)."""
-
-    nhs_number: str | None = None
-    upn: str | None = None
-    child: str | None = None
-    local_id: str | None = None
-    agency: str | None = None
-
-    def as_query(self) -> dict[str, str]:
-        """The identifiers given, for the access entry that records what was asked."""
-        fields = ("nhs_number", "upn", "child", "local_id", "agency")
-        return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
-
-    def resolve(self, conn: Connection, as_of: datetime | None = None) -> Child | None:
-        """The child named, now or as the identity facts in force at ``as_of`` made it."""
-        return resolve_child(conn, as_of=as_of, **self.as_query())
-
-    def find(self, conn: Connection) -> Child:
-        """The child named, as it is now; NotFound (404) when no record names it."""
-        child = self.resolve(conn)
-        if child is None:
-            raise NotFound("no child with that identifier")
-        return child
 
 
 def child_selector(

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from domain.errors import (
     AlreadyExists,
+    Forbidden,
     IntegrityFailure,
     InvalidPayload,
     LedgerError,
@@ -26,6 +27,7 @@ from domain.errors import (
     ReadModelStalled,
     RecordConflict,
     SignatureRejected,
+    TooLarge,
     Unavailable,
     WrongAgency,
 )
@@ -39,6 +41,8 @@ STATUS_OF: dict[type[LedgerError], int] = {
     MalformedRequest: 400,
     ProofError: 400,
     WrongAgency: 403,
+    Forbidden: 403,
+    TooLarge: 413,
     NotFound: 404,
     RecordConflict: 409,
     AlreadyExists: 409,

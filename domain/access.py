@@ -17,8 +17,9 @@ from domain.entries import format_time
 from domain.errors import InvalidPayload
 from domain.ledger import Ledger
 
-#: What can be read about a child.
-READS = ("chronology", "risk", "possible_matches")
+#: What can be read about a child: the API's three reads, and the web view's page and print-out (each
+#: shows the chronology, the prompts and, on the page, possible matches: one look, one entry).
+READS = ("chronology", "risk", "possible_matches", "child_page", "print")
 MAX_REASON = 1000
 
 

@@ -38,6 +38,18 @@ class WrongAgency(LedgerError):
     slug = "wrong-agency"
 
 
+class Forbidden(LedgerError):
+    """The caller's role or scope does not allow this operation (403)."""
+
+    slug = "forbidden"
+
+
+class TooLarge(LedgerError):
+    """A request holds more than the ledger takes at once (413): an envelope or a batch too big."""
+
+    slug = "payload-too-large"
+
+
 class RecordConflict(LedgerError):
     """``(agency, record_id)`` is already recorded with different bytes; records are never replaced."""
 

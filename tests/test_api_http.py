@@ -48,7 +48,7 @@ def test_routing_errors_are_problems_too(live):
 
 
 def test_an_unexpected_failure_is_a_bare_500_with_no_detail_in_answer_or_log(live, monkeypatch, caplog):
-    import api.routers.practitioners as practitioners
+    import api.usecases.practitioners as practitioners
 
     agency = live.agency()
     nhs = fresh_nhs_number()

@@ -78,7 +78,7 @@ def test_an_inquiry_fetches_entries_as_json_lines_that_hash_to_the_receipts(live
 
 
 def test_entries_are_capped_per_request(live, monkeypatch):
-    import api.routers.inquiry as inquiry
+    import api.usecases.inquiry as inquiry
 
     post_records(live, 3)
     monkeypatch.setattr(inquiry, "MAX_ENTRIES", 2)  # the server runs in this process

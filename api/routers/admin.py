@@ -7,16 +7,14 @@ like any record; tokens are access control, kept in the token table (api/tokens.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import problems, tokens
-from api.deps import AdminPrincipal, ServicesDep, WritesDep
-from domain import envelope as dsse
+from api import problems
+from api.deps import AdminPrincipal, ServicesDep
 from domain.agencies import AGENCY_KINDS
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -159,37 +157,21 @@ class IssuedToken(TokenOut):
     token: str
 
 
-def _command(services: ServicesDep, command: Callable[..., object], *args: object) -> None:
-    """Run a ledger command and bring the read models up to date (under the process's write lock)."""
-    command(*args)
-    services.runner.catch_up()
-
-
-def _agency_out(services: ServicesDep, agency_id: str) -> dict:
-    info = services.ledger.agency(agency_id)
-    return {
-        "id": info.agency_id,
-        "kind": info.kind,
-        "name": info.name,
-        "keys": [{"keyid": key.keyid, "revoked": key.revoked} for key in info.keys],
-    }
-
-
 @router.post(
     "/agencies", status_code=201, response_model=AgencyOut, responses=problems.responses(400, 401, 403, 409, 413, 422)
 )
-def register_agency(_: AdminPrincipal, services: ServicesDep, writes: WritesDep, agency: AgencyIn) -> JSONResponse:
+def register_agency(principal: AdminPrincipal, services: ServicesDep, agency: AgencyIn) -> JSONResponse:
     """Register an agency and its first signing key (a log entry)."""
-    public_key = dsse.load_public_key_pem(agency.public_key.encode("utf-8"))
-    register = services.ledger.register_agency
-    writes.exclusive(lambda: _command(services, register, agency.id, agency.kind, agency.name, public_key))
-    return JSONResponse(_agency_out(services, agency.id), status_code=201)
+    pem = agency.public_key.encode("utf-8")
+    return JSONResponse(
+        services.admin.register_agency(principal, agency.id, agency.kind, agency.name, pem), status_code=201
+    )
 
 
 @router.get("/agencies/{agency_id}", response_model=AgencyOut, responses=problems.responses(400, 401, 403, 404))
-def get_agency(_: AdminPrincipal, services: ServicesDep, agency_id: AgencyId) -> dict:
+def get_agency(principal: AdminPrincipal, services: ServicesDep, agency_id: AgencyId) -> dict:
     """An agency and its keys."""
-    return _agency_out(services, agency_id)
+    return services.admin.agency(principal, agency_id)
 
 
 @router.post(
@@ -198,13 +180,10 @@ def get_agency(_: AdminPrincipal, services: ServicesDep, agency_id: AgencyId) ->
     response_model=AgencyOut,
     responses=problems.responses(400, 401, 403, 404, 409, 413),
 )
-def add_key(
-    _: AdminPrincipal, services: ServicesDep, writes: WritesDep, agency_id: AgencyId, key: KeyIn
-) -> JSONResponse:
+def add_key(principal: AdminPrincipal, services: ServicesDep, agency_id: AgencyId, key: KeyIn) -> JSONResponse:
     """Add a signing key to an agency (rotation); a log entry."""
-    public_key = dsse.load_public_key_pem(key.public_key.encode("utf-8"))
-    writes.exclusive(lambda: _command(services, services.ledger.add_key, agency_id, public_key))
-    return JSONResponse(_agency_out(services, agency_id), status_code=201)
+    services.admin.add_key(principal, agency_id, key.public_key.encode("utf-8"))
+    return JSONResponse(services.admin.agency(principal, agency_id), status_code=201)
 
 
 @router.post(
@@ -213,47 +192,34 @@ def add_key(
     responses=problems.responses(400, 401, 403, 404, 409, 413, 422),
 )
 def revoke_key(
-    _: AdminPrincipal,
-    services: ServicesDep,
-    writes: WritesDep,
-    agency_id: AgencyId,
-    keyid: KeyId,
-    revocation: RevocationIn,
+    principal: AdminPrincipal, services: ServicesDep, agency_id: AgencyId, keyid: KeyId, revocation: RevocationIn
 ) -> dict:
     """Revoke a signing key from this point in the log on; a log entry."""
-    writes.exclusive(lambda: _command(services, services.ledger.revoke_key, agency_id, keyid, revocation.reason))
-    return _agency_out(services, agency_id)
+    services.admin.revoke_key(principal, agency_id, keyid, revocation.reason)
+    return services.admin.agency(principal, agency_id)
 
 
 @router.post(
     "/tokens", status_code=201, response_model=IssuedToken, responses=problems.responses(400, 401, 403, 404, 413, 422)
 )
-def issue_token(_: AdminPrincipal, services: ServicesDep, request: TokenIn) -> JSONResponse:
+def issue_token(principal: AdminPrincipal, services: ServicesDep, request: TokenIn) -> JSONResponse:
     """Issue a token; the secret is in this response only (the ledger keeps its hash)."""
-    if request.agency is not None:
-        services.ledger.agency(request.agency)  # NotFound for an unregistered agency
-    expires_at = None if request.expires is None else tokens.parse_expiry(request.expires)
-    secret, info = tokens.issue(
-        services.engine,
-        request.role,
-        agency=request.agency,
-        local_authority=request.local_authority,
-        expires_at=expires_at,
-    )
+    secret, info = services.admin.issue_token(
+        principal, request.role, agency=request.agency, local_authority=request.local_authority,
+        expires=request.expires,
+    )  # fmt: skip
     return JSONResponse({**info.as_json(), "token": secret}, status_code=201)
 
 
 @router.get("/tokens", response_model=list[TokenOut], responses=problems.responses(401, 403))
-def list_tokens(_: AdminPrincipal, services: ServicesDep) -> list[dict]:
+def list_tokens(principal: AdminPrincipal, services: ServicesDep) -> list[dict]:
     """Every token ever issued, without secrets."""
-    return [info.as_json() for info in tokens.list_tokens(services.engine)]
+    return [info.as_json() for info in services.admin.list_tokens(principal)]
 
 
 @router.post(
     "/tokens/{token_id}/revoke", response_model=TokenOut, responses=problems.responses(400, 401, 403, 404, 413)
 )
-def revoke_token(
-    _: AdminPrincipal, services: ServicesDep, token_id: TokenId
-) -> dict:
+def revoke_token(principal: AdminPrincipal, services: ServicesDep, token_id: TokenId) -> dict:
     """Revoke a token at once, in every worker (each request checks the table)."""
-    return tokens.revoke(services.engine, token_id).as_json()
+    return services.admin.revoke_token(principal, token_id).as_json()

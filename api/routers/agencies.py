@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import problems
-from api.deps import AgencyPrincipal, RequestBody, ServicesDep, WritesDep
+from api.deps import AgencyPrincipal, RequestBody, ServicesDep
 from api.problems import Problem, ProblemBody
 from domain.errors import LedgerError, MalformedEnvelope
 
@@ -150,13 +150,9 @@ def _refuse_constant(name: str) -> object:
     },
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": ENVELOPE_SCHEMA}}}},
 )
-def submit_record(principal: AgencyPrincipal, writes: WritesDep, body: RequestBody) -> JSONResponse:
+def submit_record(principal: AgencyPrincipal, services: ServicesDep, body: RequestBody) -> JSONResponse:
     """Append one DSSE envelope for the token's agency; 201 with a receipt, 200 if already held."""
-    envelope = parse_strict_json(body)
-    (result,) = writes.submit([envelope], principal.agency)
-    if isinstance(result, LedgerError):
-        raise result
-    receipt, duplicate = result
+    receipt, duplicate = services.agencies.submit(principal, parse_strict_json(body))
     return JSONResponse(receipt, status_code=200 if duplicate else 201)
 
 
@@ -189,31 +185,11 @@ def submit_record(principal: AgencyPrincipal, writes: WritesDep, body: RequestBo
         }
     },
 )
-def submit_batch(
-    principal: AgencyPrincipal, services: ServicesDep, writes: WritesDep, body: RequestBody
-) -> JSONResponse:
+def submit_batch(principal: AgencyPrincipal, services: ServicesDep, body: RequestBody) -> JSONResponse:
     """Judge each envelope on its own: one bad envelope does not stop the others."""
     data = parse_strict_json(body)
     if not isinstance(data, dict) or set(data) != {"envelopes"} or not isinstance(data["envelopes"], list):
         raise Problem(400, "malformed-request", 'the body must be {"envelopes": [...]} and nothing else')
-    envelopes = data["envelopes"]
-    settings = services.settings
-    if len(envelopes) > settings.max_batch_envelopes:
-        raise Problem(413, "payload-too-large", f"a batch holds at most {settings.max_batch_envelopes} envelopes")
-    results: list[dict | None] = [None] * len(envelopes)
-    to_submit: list[int] = []
-    for index, envelope in enumerate(envelopes):
-        if _encoded_size(envelope) > settings.max_envelope_bytes:
-            detail = f"an envelope is at most {settings.max_envelope_bytes} bytes"
-            results[index] = problems.problem_dict(413, "payload-too-large", detail)
-        else:
-            to_submit.append(index)
-    outcomes = writes.submit([envelopes[i] for i in to_submit], principal.agency) if to_submit else []
-    for index, outcome in zip(to_submit, outcomes):
-        results[index] = problems.from_ledger_error(outcome) if isinstance(outcome, LedgerError) else outcome[0]
+    outcomes = services.agencies.submit_batch(principal, data["envelopes"])
+    results = [problems.from_ledger_error(o) if isinstance(o, LedgerError) else o[0] for o in outcomes]
     return JSONResponse({"results": results})
-
-
-def _encoded_size(envelope: object) -> int:
-    """The size of one envelope of a batch as compact JSON, for the per-envelope limit."""
-    return len(json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))

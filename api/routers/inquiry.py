@@ -2,7 +2,7 @@
 
 Entries carry record content, so only inquiry tokens may fetch them; an inquiry verifies them
 against checkpoints and proofs from api/routers/log.py. The reads of a child are the access entries
-(domain/access.py) that every chronology or risk read appended to the same log.
+(domain/access.py) that every look at a child appended to the same log (api/usecases/inquiry.py).
 """
 
 from __future__ import annotations
@@ -17,15 +17,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
 from api import problems
-from api.deps import ChildQuery, InquiryPrincipal, ServicesDep, WritesDep
-from projections.access import child_ids, reads_of
-from projections.checkpoints import entries
-from projections.integrity import tree_size
+from api.deps import AccessPrincipal, ChildQuery, EntriesPrincipal, ServicesDep
 
 router = APIRouter(prefix="/v1", tags=["inquiry"])
 
-MAX_ENTRIES = 10_000
-DEFAULT_ENTRIES = 1_000
 JSON_LINES = "application/jsonl"
 
 
@@ -80,7 +75,7 @@ EXAMPLE_LINE = '{"index": 0, "entry": "eyJhZ2VuY3kiOiJub3J0aHNoaXJlLXBvbGljZSIsI
     },
 )
 def get_entries(
-    _: InquiryPrincipal,
+    principal: EntriesPrincipal,
     services: ServicesDep,
     start: Annotated[int, Query(ge=0, le=2**63 - 1, description="first leaf index", examples=[0])] = 0,
     end: Annotated[
@@ -89,33 +84,20 @@ def get_entries(
     ] = None,
 ) -> Response:
     """Log entries ``[start, end)``, at most 10,000 a request (``end`` is cut to that and to the size)."""
-    with services.reader.connect() as conn:
-        size = tree_size(conn)
-        stop = min(start + DEFAULT_ENTRIES, size) if end is None else min(end, start + MAX_ENTRIES, size)
-        if start > size:
-            raise problems.Problem(404, "not-found", f"the log has {size} entries")
-        if stop < start:
-            raise problems.Problem(400, "malformed-request", "end is before start")
-        found = entries(conn, services.ledger, start, stop)
     lines = (
-        json.dumps({"index": start + offset, "entry": base64.b64encode(entry).decode("ascii")}) + "\n"
-        for offset, entry in enumerate(found)
+        json.dumps({"index": index, "entry": base64.b64encode(entry).decode("ascii")}) + "\n"
+        for index, entry in services.inquiry.entries(principal, start, end)
     )
     return Response("".join(lines), media_type=JSON_LINES)
 
 
 @router.get("/access", response_model=AccessOut, responses=problems.responses(400, 401, 403, 404))
 def get_reads(
-    _: InquiryPrincipal,
+    principal: AccessPrincipal,
     services: ServicesDep,
-    writes: WritesDep,
     selector: ChildQuery,
     limit: Annotated[int, Query(ge=1, le=1000, description="page size")] = 1000,
     offset: Annotated[int, Query(ge=0, le=10_000_000, description="reads to skip")] = 0,
 ) -> dict:
     """Who read this child's records, when, what and why, oldest first, each with its leaf index."""
-    writes.exclusive(services.runner.catch_up)  # the reads logged a moment ago are in the answer too
-    with services.reader.connect() as conn:
-        child = selector.find(conn)
-        found = reads_of(conn, child_ids(conn, child), limit=limit, offset=offset)
-    return {"child": child.to_dict(), "reads": [read.as_json() for read in found]}
+    return services.inquiry.access_history(principal, selector, limit, offset)

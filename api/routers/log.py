@@ -16,8 +16,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import problems
-from api.deps import AnyPrincipal, ServicesDep, WritesDep
-from projections.checkpoints import consistency_proof, inclusion_proof
+from api.deps import AnyPrincipal, ServicesDep
 
 router = APIRouter(prefix="/v1/log", tags=["log"])
 
@@ -82,11 +81,10 @@ class ConsistencyProofOut(BaseModel):
         **problems.responses(401),
     },
 )
-def get_checkpoint(_: AnyPrincipal, services: ServicesDep, writes: WritesDep) -> PlainTextResponse:
+def get_checkpoint(principal: AnyPrincipal, services: ServicesDep) -> PlainTextResponse:
     """The latest signed checkpoint, covering every entry whose receipt was issued before this request
     (and every access entry, decision or link appended before it too)."""
-    writes.exclusive(services.runner.catch_up)
-    return PlainTextResponse(services.checkpoint().note)
+    return PlainTextResponse(services.log.checkpoint(principal).note)
 
 
 @router.get(
@@ -105,21 +103,20 @@ def get_checkpoint(_: AnyPrincipal, services: ServicesDep, writes: WritesDep) ->
         **problems.responses(401),
     },
 )
-def get_key(_: AnyPrincipal, services: ServicesDep) -> PlainTextResponse:
+def get_key(principal: AnyPrincipal, services: ServicesDep) -> PlainTextResponse:
     """The verifier key of the ledger's checkpoints."""
-    return PlainTextResponse(services.signer.vkey + "\n")
+    return PlainTextResponse(services.log.verifier_key(principal) + "\n")
 
 
 @router.get("/proof/inclusion", response_model=InclusionProofOut, responses=problems.responses(400, 401, 404))
 def get_inclusion_proof(
-    _: AnyPrincipal,
+    principal: AnyPrincipal,
     services: ServicesDep,
     index: Annotated[int, Query(ge=0, le=MAX_INDEX, description="leaf index", examples=[41])],
     size: Annotated[int, Query(ge=1, le=MAX_INDEX, description="tree size, at most the log's", examples=[42])],
 ) -> dict:
     """The audit path of leaf ``index`` in the tree of ``size`` (404 beyond the tree)."""
-    with services.reader.connect() as conn:
-        proof = inclusion_proof(conn, index, size)
+    proof = services.log.inclusion(principal, index, size)
     return {
         "index": proof.index,
         "size": proof.size,
@@ -135,12 +132,11 @@ def get_inclusion_proof(
     responses=problems.responses(400, 401, 404),
 )
 def get_consistency_proof(
-    _: AnyPrincipal,
+    principal: AnyPrincipal,
     services: ServicesDep,
     size1: Annotated[int, Query(alias="from", ge=0, le=MAX_INDEX, description="the older tree size", examples=[10])],
     size2: Annotated[int, Query(alias="to", ge=0, le=MAX_INDEX, description="the newer tree size", examples=[42])],
 ) -> dict:
     """The proof that the tree of ``from`` entries is a prefix of the tree of ``to`` (404 beyond the tree)."""
-    with services.reader.connect() as conn:
-        proof = consistency_proof(conn, size1, size2)
+    proof = services.log.consistency(principal, size1, size2)
     return {"from": proof.size1, "to": proof.size2, "proof": [_b64(node) for node in proof.proof]}

@@ -4,7 +4,8 @@ A social worker will not read JSON. These pages sign a practitioner or an inquir
 token, find a child by any identifier, and show the chronology as a timeline (one lane per agency)
 and as a table, the risk prompts with the records behind them, possible matches, and, for
 inquiries, the log's state and who looked. Every page that shows a child's records appends access
-entries exactly as the JSON API does (api/reads.py), before the page is sent. Forms are POSTs with a
+entry exactly as the JSON API does (api/usecases/children.py), before the page is sent: one page
+view, one entry. Forms are POSTs with a
 CSRF token; each page carries its own Content-Security-Policy allowing only this app's stylesheet.
 """
 
@@ -23,7 +24,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from api import web_pages
-from api.deps import ServicesDep, WritesDep
+from api.deps import ServicesDep
 from api.tokens import authenticate
 from api.web_session import (
     CSRF_FIELD,
@@ -40,7 +41,8 @@ from api.web_session import (
     sign_in_csrf,
     start_session,
 )
-from domain.errors import InvalidPayload, LedgerError, NotFound
+from api.usecases.children import OutsideCouncil
+from domain.errors import Forbidden, InvalidPayload, LedgerError, NotFound
 from domain.records import CATEGORIES
 
 HERE = Path(__file__).resolve().parent.parent
@@ -71,7 +73,7 @@ class WebRoute(APIRoute):
                 response = RedirectResponse(request.url_for("web_sign_in_form"), status_code=303)
             except CsrfRefused:
                 response = _message(request, 403, "This form has expired", "Go back, reload the page and try again.")
-            except web_pages.NotAllowed as exc:
+            except Forbidden as exc:
                 response = _message(request, 403, "Not allowed", str(exc))
             except NotFound as exc:
                 response = _message(request, 404, "Not found", str(exc))
@@ -160,8 +162,8 @@ def sign_out(request: Request, csrf: Annotated[str, Form(alias=CSRF_FIELD, max_l
 @router.get("/", name="web_home")
 def home(request: Request, services: ServicesDep) -> Response:
     principal = current_reader(request, services)
-    log_state = web_pages.log_state(services) if principal.role == "inquiry" else None
-    return _render(request, "home.html", principal=principal, agencies=web_pages.agencies(services),
+    log_state = services.inquiry.log_state(principal) if principal.role == "inquiry" else None
+    return _render(request, "home.html", principal=principal, agencies=services.practitioners.agencies(),
                    log_state=log_state, kind="nhs_number")  # fmt: skip
 
 
@@ -176,13 +178,13 @@ def find(
     principal = current_reader(request, services)
     value = value.strip()
     try:
-        child = web_pages.find_child(services, kind, value, agency or None)
+        child = services.practitioners.find(principal, kind, value, agency or None)
     except InvalidPayload as exc:
         child, error = None, str(exc)
     else:
         error = None if child else "No child is known by that identifier. Check it, or try another."
     if child is None:
-        return _render(request, "home.html", 404, principal=principal, agencies=web_pages.agencies(services),
+        return _render(request, "home.html", 404, principal=principal, agencies=services.practitioners.agencies(),
                        error=error, kind=kind, value=value, agency=agency)  # fmt: skip
     return RedirectResponse(request.url_for("web_child", child_id=child.id), status_code=303)
 
@@ -206,25 +208,33 @@ def view_query(
 ViewParams = Annotated[web_pages.ViewQuery, Depends(view_query)]
 
 
-@router.get("/children/{child_id}", name="web_child")
-def child_page(
-    request: Request, services: ServicesDep, writes: WritesDep, child_id: str, view: ViewParams, done: str = ""
-) -> Response:
+def _child_page(request: Request, services: ServicesDep, child_id: str, view: web_pages.ViewQuery,
+                for_print: bool) -> tuple[Any, web_pages.PageModel | None]:  # fmt: skip
+    """The signed-in reader and the page of the child, or None when they must break glass first."""
     principal = current_reader(request, services)
-    picture = web_pages.child_picture(services, writes, principal, child_id, view)
-    if picture.refused:
+    try:
+        picture = services.pages.child_page(principal, child_id, as_of=view.as_of, break_glass=view.break_glass,
+                                            narrow=view.narrow, for_print=for_print)  # fmt: skip
+    except OutsideCouncil:
+        return principal, None
+    return principal, web_pages.page_model(picture, view)
+
+
+@router.get("/children/{child_id}", name="web_child")
+def child_page(request: Request, services: ServicesDep, child_id: str, view: ViewParams, done: str = "") -> Response:
+    principal, page = _child_page(request, services, child_id, view, for_print=False)
+    if page is None:
         return _render(request, "break_glass.html", 403, principal=principal, child_id=child_id, view=view)
-    return _render(request, "child.html", principal=principal, p=picture, view=view, categories=CATEGORIES,
+    return _render(request, "child.html", principal=principal, p=page, view=view, categories=CATEGORIES,
                    done=done)  # fmt: skip
 
 
 @router.get("/children/{child_id}/print", name="web_print")
-def print_page(request: Request, services: ServicesDep, writes: WritesDep, child_id: str, view: ViewParams) -> Response:
-    principal = current_reader(request, services)
-    picture = web_pages.child_picture(services, writes, principal, child_id, view, for_print=True)
-    if picture.refused:
+def print_page(request: Request, services: ServicesDep, child_id: str, view: ViewParams) -> Response:
+    principal, page = _child_page(request, services, child_id, view, for_print=True)
+    if page is None:
         return _render(request, "break_glass.html", 403, principal=principal, child_id=child_id, view=view)
-    return _render(request, "print.html", principal=principal, p=picture, view=view,
+    return _render(request, "print.html", principal=principal, p=page, view=view,
                    printed_at=datetime.now(timezone.utc))  # fmt: skip
 
 
@@ -232,7 +242,6 @@ def print_page(request: Request, services: ServicesDep, writes: WritesDep, child
 def decide(
     request: Request,
     services: ServicesDep,
-    writes: WritesDep,
     child_id: str,
     prompt_id: Annotated[str, Form(max_length=64)],
     decision: Annotated[str, Form(max_length=20)],
@@ -242,7 +251,7 @@ def decide(
 ) -> Response:
     principal = current_reader(request, services)
     check_csrf(request, csrf)
-    web_pages.decide(services, writes, principal, child_id, prompt_id, decision, reason.strip())
+    services.practitioners.decide(principal, child_id, prompt_id, decision, reason.strip())
     return _back_to_child(request, child_id, web_pages.back_query(back, done="decision"))
 
 
@@ -250,7 +259,6 @@ def decide(
 def confirm_link(
     request: Request,
     services: ServicesDep,
-    writes: WritesDep,
     child_id: str,
     other_child: Annotated[str, Form(max_length=64)],
     reason: Annotated[str, Form(max_length=2000)] = "",
@@ -258,7 +266,7 @@ def confirm_link(
 ) -> Response:
     principal = current_reader(request, services)
     check_csrf(request, csrf)
-    web_pages.confirm_link(services, writes, principal, child_id, other_child, reason.strip())
+    services.practitioners.confirm_match(principal, child_id, other_child, reason.strip())
     return _back_to_child(request, child_id, {"done": "link"})
 
 
@@ -268,6 +276,8 @@ def confirm_link(
 @router.get("/log", name="web_log")
 def log_page(request: Request, services: ServicesDep) -> Response:
     principal = current_reader(request, services)
-    if principal.role != "inquiry":
+    try:
+        log_state = services.inquiry.log_state(principal)
+    except Forbidden:
         return _message(request, 403, "For inquiries only", "The log's state is shown to inquiry tokens.")
-    return _render(request, "log.html", principal=principal, log_state=web_pages.log_state(services))
+    return _render(request, "log.html", principal=principal, log_state=log_state)

@@ -1,4 +1,4 @@
-"""Group commit: the API process's writes to the log, one at a time, concurrent submissions merged.
+"""Group commit: the process's writes to the log, one at a time, concurrent submissions merged.
 
 Two reasons to funnel every write of the process through here. Throughput: a submission costs one
 transaction plus one projection catch-up whatever its size, so envelopes that arrive while a write
@@ -15,10 +15,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from api.bootstrap import Services
 from domain.errors import LedgerError
+
+if TYPE_CHECKING:
+    from api.bootstrap import Services
 
 T = TypeVar("T")
 Outcome = tuple[dict, bool] | LedgerError
@@ -55,7 +57,8 @@ class GroupCommit:
         self._last_round_jobs = 0
 
     def submit(self, envelopes: Sequence[bytes | str | dict], acting_agency: str | None) -> list[Outcome]:
-        """As ``Services.submit_with_status``, sharing a round with whatever else is waiting."""
+        """Append envelopes (for ``acting_agency`` only, when given), sharing a round with whatever else
+        is waiting: a receipt with whether it was already held, or the refusal, for each in order."""
         job = _Job(envelopes, acting_agency)
         with self._queue_lock:
             self._queue.append(job)

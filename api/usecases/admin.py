@@ -1,0 +1,91 @@
+"""Administrators register agencies and their keys and issue, list and revoke tokens; they never read
+a child's records. Agency and key changes are ledger commands (log entries); tokens are access
+control, kept in the token table (api/tokens.py). The command line acts as the ``COMMAND_LINE``
+administrator: whoever can run it holds the database already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from api import tokens
+from api.tokens import Principal, TokenInfo
+from api.usecases.permissions import authorise
+from domain import envelope as dsse
+
+if TYPE_CHECKING:
+    from api.bootstrap import Services
+
+T = TypeVar("T")
+
+#: The principal of commands run at the command line (``ledger agency add``, ``ledger token issue``).
+COMMAND_LINE = Principal(token_id="cli", role="admin")
+
+
+class Admin:
+    """The administrator's use cases."""
+
+    def __init__(self, services: Services):
+        self.services = services
+
+    def _command(self, principal: Principal, command: Callable[[], T]) -> T:
+        """Run a ledger command under the process's write lock and bring the read models up to date."""
+        authorise(principal.role, "administer")
+
+        def run() -> T:
+            result = command()
+            self.services.runner.catch_up()
+            return result
+
+        return self.services.writes.exclusive(run)
+
+    def register_agency(self, principal: Principal, agency_id: str, kind: str, name: str, public_key_pem: bytes) -> dict:
+        """Register an agency and its first signing key (a log entry); returns the agency."""
+        public_key = dsse.load_public_key_pem(public_key_pem)
+        self._command(principal, lambda: self.services.ledger.register_agency(agency_id, kind, name, public_key))
+        return self.agency(principal, agency_id)
+
+    def add_key(self, principal: Principal, agency_id: str, public_key_pem: bytes) -> str:
+        """Add a signing key to an agency (rotation; a log entry); returns its key id."""
+        public_key = dsse.load_public_key_pem(public_key_pem)
+        return self._command(principal, lambda: self.services.ledger.add_key(agency_id, public_key))
+
+    def revoke_key(self, principal: Principal, agency_id: str, keyid: str, reason: str) -> None:
+        """Revoke a signing key from this point in the log on (a log entry)."""
+        self._command(principal, lambda: self.services.ledger.revoke_key(agency_id, keyid, reason))
+
+    def agency(self, principal: Principal, agency_id: str) -> dict:
+        """An agency and the state of its keys."""
+        authorise(principal.role, "administer")
+        info = self.services.ledger.agency(agency_id)
+        keys = [{"keyid": key.keyid, "revoked": key.revoked} for key in info.keys]
+        return {"id": info.agency_id, "kind": info.kind, "name": info.name, "keys": keys}
+
+    def issue_token(
+        self,
+        principal: Principal,
+        role: str,
+        *,
+        agency: str | None = None,
+        local_authority: str | None = None,
+        expires: str | None = None,
+    ) -> tuple[str, TokenInfo]:
+        """Issue a token: its secret (shown once, never stored) and what is kept about it."""
+        authorise(principal.role, "administer")
+        if agency is not None:
+            self.services.ledger.agency(agency)  # NotFound for an unregistered agency
+        expires_at = None if expires is None else tokens.parse_expiry(expires)
+        return tokens.issue(
+            self.services.engine, role, agency=agency, local_authority=local_authority, expires_at=expires_at
+        )
+
+    def list_tokens(self, principal: Principal) -> list[TokenInfo]:
+        """Every token ever issued, without secrets."""
+        authorise(principal.role, "administer")
+        return tokens.list_tokens(self.services.reader)
+
+    def revoke_token(self, principal: Principal, token_id: str) -> TokenInfo:
+        """Revoke a token at once, in every process (each request checks the table)."""
+        authorise(principal.role, "administer")
+        return tokens.revoke(self.services.engine, token_id)
