@@ -5,6 +5,10 @@ chunk's entries and signatures in worker processes (domain/audit ``audit_chunk``
 flight at once, and feeds the reports in log order to one ``Auditor`` that rebuilds the tree, the key
 history and every checkpoint. It prints ``leaf N: why`` for the first failing leaf and exits 1, or
 exits 0 once everything holds. The bundle layout is docs/log-format.md.
+
+Both are read-only: they create no database file, table or checkpoint key (a missing ledger is one
+line and exit status 3), and ``export`` makes its directory only once the ledger is open. The
+parser is api/cli.py's.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import sys
 import time
 from collections import deque
@@ -26,8 +29,10 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Engine
 
-from api.bootstrap import Services, bootstrap
+from api.bootstrap import Services
+from api.cli import open_ledger, settings_from
 from api.keyfiles import read_private_key
+from api.opening import NoLedger, require_ledger
 from api.settings import Settings
 from domain.agencies import Agency
 from domain.audit import (
@@ -67,29 +72,18 @@ BUNDLE_FORMAT = "safeguarding-ledger-export"
 Task = tuple[int, Any]
 
 
-def add_commands(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Register ``export`` and ``verify``."""
-    p = subparsers.add_parser("export", parents=[common], help="write the whole log, checkpoints and keys to DIR")
-    p.add_argument("--out", required=True, help="directory to create (must be new or empty)")
-    p.set_defaults(func=cmd_export)
-    p = subparsers.add_parser("verify", parents=[common], help="verify an export, or the live database, in full")
-    p.add_argument("dir", nargs="?", help="an export directory; without it, the database is verified")
-    p.add_argument("--vkey", help="the ledger's verifier key, text or file, obtained independently")
-    p.add_argument("--checkpoint", action="append", default=[], help="a checkpoint note file you hold (repeatable)")
-    p.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes (0: none)")
-    p.set_defaults(func=cmd_verify)
-
-
 # Export ------------------------------------------------------------------------------------------
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if any(out.iterdir()):
-        raise AlreadyExists(f"{out} is not empty; export into a new directory")
-    services = bootstrap(_settings(args))
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise AlreadyExists(f"{out} is not empty (or not a directory); export into a new directory")
+    services = open_ledger(args, read_only=True)
     try:
+        if services.signer is None:
+            raise NoLedger(f"no checkpoint key at {services.settings.checkpoint_key}; export signs its checkpoint with it")
+        out.mkdir(parents=True, exist_ok=True)
         services.runner.catch_up()
         latest = services.checkpoint()
         size, count = _write_bundle(out, services, latest.size)
@@ -172,7 +166,7 @@ class _Source:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    source = _bundle(Path(args.dir), args) if args.dir else _database(_settings(args), args)
+    source = _bundle(Path(args.dir), args) if args.dir else _database(settings_from(args), args)
     try:
         result = _run(source, args.processes, _Progress(source.total))
         if source.expected_size is not None and result.size != source.expected_size:
@@ -246,12 +240,16 @@ def _bundle(directory: Path, args: argparse.Namespace) -> _Source:
 def _database(settings: Settings, args: argparse.Namespace) -> _Source:
     """Verify the live database: every stored event against what the integrity projection recorded,
     up to the latest checkpoint when verification starts (and any entries stored by then)."""
+    require_ledger(settings.database_url)
+    held = _held(args.checkpoint)  # before anything is opened: a missing file leaves nothing to close
     if args.vkey:
         verifier = _verifier(args.vkey)
     elif Path(settings.checkpoint_key).exists():
         verifier = parse_vkey(vkey(settings.origin, read_private_key(Path(settings.checkpoint_key)).public_key()))
     else:
-        raise NotFound("no checkpoint key here to take the vkey from: pass --vkey with the ledger's verifier key")
+        raise NoLedger(
+            f"no checkpoint key at {settings.checkpoint_key} to take the vkey from: pass --vkey with the ledger's verifier key"
+        )
     engine = make_engine(settings.database_url)
     ledger = Ledger.from_url(settings.database_url)
     with engine.connect() as conn:  # read first: the walk below then covers at least this much
@@ -274,7 +272,7 @@ def _database(settings: Settings, args: argparse.Namespace) -> _Source:
 
     stored = ((c.size, c.note) for c in _checkpoints(engine, -1 if latest is None else latest.size))
     auditor = Auditor(
-        verifier, merge_checkpoints(stored, _held(args.checkpoint)), settings.origin, on_checkpoint=check_stored_tree
+        verifier, merge_checkpoints(stored, held), settings.origin, on_checkpoint=check_stored_tree
     )
     tasks = ((chunk[0].index, [_plain(item) for item in chunk]) for chunk in stored_log(ledger, engine, CHUNK))
 
@@ -356,14 +354,8 @@ def _verifier(text_or_path: str) -> NoteVerifier:
 
 
 def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFound(f"{path} does not exist") from None
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(database_url=args.database_url, checkpoint_key=args.checkpoint_key)
+    """A text file; a missing one is FileNotFoundError, which ``ledger`` reports as exit status 3."""
+    return path.read_text(encoding="utf-8")
 
 
 # Worker processes --------------------------------------------------------------------------------
