@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("token_id", metavar="TOKEN-ID")
     add(token_sub, "list", "api.cli_serve:cmd_token_list", "list tokens (never their secrets); creates nothing", common)
 
-    p = add(sub, "export", "api.cli_log:cmd_export", "write the whole log, checkpoints and keys to a new directory", common)
+    p = add(sub, "export", "api.cli_export:cmd_export", "write the whole log, checkpoints and keys to a new directory", common)
     p.add_argument("--out", required=True, help="directory to create (must be new or empty)")
     p = add(sub, "verify", "api.cli_log:cmd_verify", "verify an export, or the live database, in full", common)
     p.add_argument("dir", nargs="?", help="an export directory; without it, the database is verified")
