@@ -33,9 +33,8 @@ def settings_from(args: argparse.Namespace, **overrides: object):
     """Settings from the environment, overridden by the options given on the command line."""
     from api.settings import Settings
 
-    return Settings.from_env(
-        database_url=getattr(args, "database_url", None), checkpoint_key=getattr(args, "checkpoint_key", None), **overrides
-    )
+    given = {name: getattr(args, name, None) for name in ("database_url", "checkpoint_key")}
+    return Settings.from_env(**given, **overrides)
 
 
 def open_ledger(args: argparse.Namespace, *, read_only: bool = False):
@@ -157,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="issue, revoke and list API bearer tokens",
                            description="Issue, revoke and list API bearer tokens.")  # fmt: skip
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
-    p = add(token_sub, "issue", "api.cli_serve:cmd_token_issue", "print a new token once, on standard output alone", common)
+    p = add(token_sub, "issue", "api.cli_serve:cmd_token_issue", "print a new token once, on standard output alone",
+            common)  # fmt: skip
     p.add_argument("--role", required=True, metavar="ROLE", choices=ImportedChoices("api.tokens", "ROLES"),
                    help="one of: %(choices)s")  # fmt: skip
     p.add_argument("--agency", help="the agency an agency token submits for")
@@ -167,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("token_id", metavar="TOKEN-ID")
     add(token_sub, "list", "api.cli_serve:cmd_token_list", "list tokens (never their secrets); creates nothing", common)
 
-    p = add(sub, "export", "api.cli_export:cmd_export", "write the whole log, checkpoints and keys to a new directory", common)
+    p = add(sub, "export", "api.cli_export:cmd_export", "write the whole log, checkpoints and keys to a new directory",
+            common)  # fmt: skip
     p.add_argument("--out", required=True, help="directory to create (must be new or empty)")
     p = add(sub, "verify", "api.cli_log:cmd_verify", "verify an export, or the live database, in full", common)
     p.add_argument("dir", nargs="?", help="an export directory; without it, the database is verified")
@@ -200,9 +201,10 @@ def failure(error: Exception) -> tuple[int, str]:
         where = f": {error.filename}" if error.filename else ""
         return EXIT_OPERATIONAL, f"{error.strerror or type(error).__name__}{where}"
     # Anything else may quote what it was handling (a record, a row): only its type is shown.
+    kind = type(error).__name__
     if _is_database_error(error):
-        return EXIT_OPERATIONAL, f"the database failed ({type(error).__name__}); is it running, and is the ledger initialised?"
-    return EXIT_OPERATIONAL, f"unexpected error ({type(error).__name__}); nothing more is shown, as it may quote records"
+        return EXIT_OPERATIONAL, f"the database failed ({kind}); is it running, and is the ledger initialised?"
+    return EXIT_OPERATIONAL, f"unexpected error ({kind}); nothing more is shown, as it may quote records"
 
 
 def _is_database_error(error: Exception) -> bool:

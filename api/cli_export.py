@@ -37,7 +37,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     services = open_ledger(args, read_only=True)
     try:
         if services.signer is None:
-            raise NoLedger(f"no checkpoint key at {services.settings.checkpoint_key}; export signs its checkpoint with it")
+            key = services.settings.checkpoint_key
+            raise NoLedger(f"no checkpoint key at {key}; export signs its checkpoint with it")
         out.mkdir(parents=True, exist_ok=True)
         services.runner.catch_up()
         latest = services.checkpoint()

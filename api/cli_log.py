@@ -158,7 +158,8 @@ def _database(settings: Settings, args: argparse.Namespace) -> _Source:
         verifier = parse_vkey(vkey(settings.origin, read_private_key(Path(settings.checkpoint_key)).public_key()))
     else:
         raise NoLedger(
-            f"no checkpoint key at {settings.checkpoint_key} to take the vkey from: pass --vkey with the ledger's verifier key"
+            f"no checkpoint key at {settings.checkpoint_key} to take the vkey from: "
+            "pass --vkey with the ledger's verifier key"
         )
     engine = make_engine(settings.database_url)
     ledger = Ledger.from_url(settings.database_url)

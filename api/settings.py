@@ -76,8 +76,9 @@ def seconds(env: str, value: object) -> float:
 def name(env: str, value: object) -> str:
     """A signed-note key name and checkpoint origin line: non-empty, printable, no spaces and no
     '+' (C2SP signed-note), so it cannot break the line structure of a checkpoint."""
-    if not isinstance(value, str) or not value or not value.isprintable() or any(c.isspace() or c == "+" for c in value):
-        raise SettingsError(f"{env} must be non-empty text without spaces, control characters or '+', not {_shown(value)}")
+    if not (isinstance(value, str) and value) or not value.isprintable() or any(c.isspace() or c == "+" for c in value):
+        what = "non-empty text without spaces, control characters or '+'"
+        raise SettingsError(f"{env} must be {what}, not {_shown(value)}")
     return value
 
 

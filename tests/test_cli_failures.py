@@ -127,7 +127,8 @@ def test_missing_files_are_operational_errors(capsys, empty_dir, database_url):
     assert ledger(capsys, "keygen", "--out", "police")[0] == 0
     for argv in (
         ["submit", "absent.json", *options],
-        ["agency", "add", "northshire-police", "--kind", "police", "--name", "N", "--public-key", "absent.pub", *options],
+        ["agency", "add", "fictional-police", "--kind", "police", "--name", "N", "--public-key", "absent.pub",
+         *options],
         ["sign", "--key", "absent.key", "police.pub"],
         ["verify", "absent-bundle"],
         ["verify", "--checkpoint", "absent.note", "--processes", "0", *options],

@@ -69,7 +69,8 @@ def test_environment_overrides_defaults_and_explicit_values_override_environment
         ("LEDGER_MAX_BATCH_ENVELOPES", "5000000", "LEDGER_MAX_BATCH_ENVELOPES must be at most 100000, not '5000000'"),
         ("LEDGER_MAX_ENVELOPE_BYTES", "1.5", "LEDGER_MAX_ENVELOPE_BYTES must be a positive integer, not '1.5'"),
         ("LEDGER_WORKER_TIMEOUT", "86400", "LEDGER_WORKER_TIMEOUT must be at most 3600, not '86400'"),
-        ("LEDGER_CHECKPOINT_SECONDS", "nan", "LEDGER_CHECKPOINT_SECONDS must be a positive number of seconds, not 'nan'"),
+        ("LEDGER_CHECKPOINT_SECONDS", "nan", "LEDGER_CHECKPOINT_SECONDS must be a positive number of seconds, "
+                                             "not 'nan'"),  # fmt: skip
         ("LEDGER_CHECKPOINT_SECONDS", "-1", "LEDGER_CHECKPOINT_SECONDS must be a positive number of seconds, not '-1'"),
         ("LEDGER_ORIGIN", "my log", "LEDGER_ORIGIN must be non-empty text without spaces, control characters or '+', "
                                     "not 'my log'"),  # fmt: skip
