@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from api.keyfiles import ensure_checkpoint_key
+from api.opening import require_ledger
 from api.settings import Settings
 from api.tokens import create_table as create_token_table
 from api.usecases.admin import Admin
@@ -112,19 +113,27 @@ def _receipt(accepted: Accepted, leaf) -> dict:
     }
 
 
-def bootstrap(settings: Settings) -> Services:
-    """Open the ledger at ``settings.database_url`` with every read model, creating tables if absent."""
+def bootstrap(settings: Settings, create: bool = True) -> Services:
+    """Open the ledger at ``settings.database_url`` with every read model, creating tables if absent.
+
+    ``create=False`` (read-only commands) creates nothing: the ledger must exist (NoLedger otherwise),
+    no table is created, and without a checkpoint key there is no signer."""
+    if not create:
+        require_ledger(settings.database_url)
     engine = make_engine(settings.database_url)  # first: it creates a named PostgreSQL schema
     ledger = Ledger.from_url(settings.database_url)
-    key = ensure_checkpoint_key(Path(settings.checkpoint_key))
-    signer = CheckpointSigner(settings.origin, key, settings.checkpoint_every, settings.checkpoint_seconds)
+    key = ensure_checkpoint_key(Path(settings.checkpoint_key), create=create)
+    signer = None if key is None else CheckpointSigner(
+        settings.origin, key, settings.checkpoint_every, settings.checkpoint_seconds
+    )
     runner = ProjectionRunner(
         ledger,
         engine,
-        [IntegrityProjection(signer.after_batch), IdentityProjection(), ChronologyProjection(),
+        [IntegrityProjection(signer.after_batch if signer else None), IdentityProjection(), ChronologyProjection(),
          MatchingProjection(), RiskProjection(), AccessProjection()],  # fmt: skip
     )
-    runner.create_tables()
-    create_checkpoint_table(engine)
-    create_token_table(engine)
+    if create:
+        runner.create_tables()
+        create_checkpoint_table(engine)
+        create_token_table(engine)
     return Services(settings, ledger, engine, runner, signer=signer)

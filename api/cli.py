@@ -1,197 +1,234 @@
-"""The ``ledger`` command (SPEC section 5): a thin layer over the composition root.
+"""The ``ledger`` command (SPEC sections 5 and 6.6): its parser, and the one place failures end.
 
-Every subcommand takes ``--database-url`` (default ``LEDGER_DATABASE_URL``, then
-``sqlite:///ledger.db``). Refusals print one line on standard error and exit non-zero; no stack
-trace, no key material, no record content.
+Start-up is quick and never loads the web stack: this module imports only the standard library and
+domain/errors, and each subcommand names its function as ``"module:function"``, imported only when
+that subcommand runs. So ``ledger --help`` and ``ledger token list`` load neither FastAPI, uvicorn
+nor Jinja2 (tests/test_cli_startup.py checks); a command module may import whatever it needs.
+
+Every subcommand that opens the ledger takes ``--database-url`` (default ``LEDGER_DATABASE_URL``,
+then ``sqlite:///ledger.db``) and ``--checkpoint-key``. Failures are one line on standard error,
+never a traceback, with the exit status of SPEC 6.6: 1 a failed verification or a refused record,
+2 bad usage (argparse's own errors, bad settings, a bad database URL, a request the ledger refuses),
+3 an operational error (the database cannot be reached, a file or the ledger is missing).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from api import cli_demo, cli_log, cli_projections, cli_serve
-from api.bootstrap import Services, bootstrap
-from api.keyfiles import ensure_checkpoint_key, read_private_key, write_private_key, write_public_key
-from api.settings import Settings
-from domain import envelope as dsse
-from domain.agencies import AGENCY_KINDS
-from domain.errors import LedgerError
+from domain.errors import IntegrityFailure, LedgerError, Unavailable
 
 EXIT_REFUSED = 1
-EXIT_ERROR = 2
+EXIT_USAGE = 2
+EXIT_OPERATIONAL = 3
+EXIT_INTERRUPTED = 130
+COMMON_HELP = "database URL (default: LEDGER_DATABASE_URL or sqlite:///ledger.db)"
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
+def settings_from(args: argparse.Namespace, **overrides: object):
     """Settings from the environment, overridden by the options given on the command line."""
-    return Settings.from_env(
-        database_url=getattr(args, "database_url", None), checkpoint_key=getattr(args, "checkpoint_key", None)
-    )
+    from api.settings import Settings
+
+    given = {name: getattr(args, name, None) for name in ("database_url", "checkpoint_key")}
+    return Settings.from_env(**given, **overrides)
 
 
-def open_services(args: argparse.Namespace) -> Services:
-    return bootstrap(settings_from(args))
+def open_ledger(args: argparse.Namespace, *, read_only: bool = False):
+    """The ledger the command's options name, as ``api.bootstrap.Services`` (the caller closes it).
 
+    Read-only commands create nothing: no database file, schema or table, no checkpoint key; a
+    missing ledger is ``NoLedger``. Others first check the database answers, so an unreachable one
+    fails in seconds with one line rather than after eventsourcing's 30-second pool timeout."""
+    from api.bootstrap import bootstrap
+    from api.opening import require_reachable
 
-def cmd_init(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    ensure_checkpoint_key(Path(settings.checkpoint_key))
-    bootstrap(settings).close()
-    print(f"ledger ready at {_safe_url(settings.database_url)}; checkpoint key {settings.checkpoint_key}")
-    return 0
+    if not read_only:
+        require_reachable(settings.database_url)
+    return bootstrap(settings, create=not read_only)
 
 
-def cmd_keygen(args: argparse.Namespace) -> int:
-    key = Ed25519PrivateKey.generate()
-    prefix = Path(args.out)
-    write_private_key(prefix.with_name(prefix.name + ".key"), key)
-    write_public_key(prefix.with_name(prefix.name + ".pub"), key)
-    print(f"wrote {prefix}.key (private, mode 0600) and {prefix}.pub; key id {dsse.key_id(key.public_key())}")
-    return 0
+class ImportedChoices(Sequence[str]):
+    """Choices defined by another module, imported only when argparse checks a value or prints the
+    subcommand's help (give the argument a ``metavar``: argparse would otherwise list them at once)."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def _values(self) -> Sequence[str]:
+        return getattr(importlib.import_module(self.module), self.name)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._values()[index]
+
+    def __len__(self) -> int:
+        return len(self._values())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._values()
 
 
-def cmd_agency_add(args: argparse.Namespace) -> int:
-    public_key = dsse.load_public_key_pem(Path(args.public_key).read_bytes())
-    services = open_services(args)
-    try:
-        keyid = services.ledger.register_agency(args.id, args.kind, args.name, public_key)
-        services.runner.catch_up()
-    finally:
-        services.close()
-    print(f"registered agency {args.id} with key {keyid}")
-    return 0
+class VersionAction(argparse.Action):
+    """``--version``, read from the installed package's metadata only when asked for."""
 
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
 
-def cmd_agency_add_key(args: argparse.Namespace) -> int:
-    public_key = dsse.load_public_key_pem(Path(args.public_key).read_bytes())
-    services = open_services(args)
-    try:
-        keyid = services.ledger.add_key(args.id, public_key)
-        services.runner.catch_up()
-    finally:
-        services.close()
-    print(f"added key {keyid} to agency {args.id}")
-    return 0
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
 
-
-def cmd_agency_revoke_key(args: argparse.Namespace) -> int:
-    services = open_services(args)
-    try:
-        services.ledger.revoke_key(args.id, args.keyid, args.reason)
-        services.runner.catch_up()
-    finally:
-        services.close()
-    print(f"revoked key {args.keyid} of agency {args.id}")
-    return 0
-
-
-def cmd_sign(args: argparse.Namespace) -> int:
-    key = read_private_key(Path(args.key))
-    print(json.dumps(dsse.sign(Path(args.record).read_bytes(), key)))
-    return 0
-
-
-def read_envelopes(paths: Sequence[str]) -> Iterator[bytes]:
-    """Each file holds one JSON envelope, or JSON lines of envelopes (one per non-blank line)."""
-    for path in paths:
-        data = Path(path).read_bytes()
-        stripped = data.strip()
-        if not stripped:
-            continue
         try:
-            json.loads(stripped)
-        except ValueError:
-            yield from (line for line in stripped.splitlines() if line.strip())
-        else:
-            yield stripped
+            number = version("safeguarding-ledger")
+        except PackageNotFoundError:
+            number = "unknown (not installed)"
+        print(f"ledger {number}")
+        parser.exit()
 
 
-def cmd_submit(args: argparse.Namespace) -> int:
-    envelopes = list(read_envelopes(args.files))
-    services = open_services(args)
-    refused = 0
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
     try:
-        for start in range(0, len(envelopes), 1000):
-            for result in services.submit(envelopes[start : start + 1000]):
-                if isinstance(result, LedgerError):
-                    refused += 1
-                    result = {"error": result.slug, "detail": str(result)}
-                print(json.dumps(result))
-    finally:
-        services.close()
-    return EXIT_REFUSED if refused else 0
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return number
 
 
-def _safe_url(url: str) -> str:
-    """A database URL with any password hidden, for messages."""
-    if "@" in url and ":" in url.split("@")[0].split("//")[-1]:
-        scheme, rest = url.split("//", 1)
-        user = rest.split(":", 1)[0]
-        return f"{scheme}//{user}:***@{rest.split('@', 1)[1]}"
-    return url
+def add(sub: argparse._SubParsersAction, name: str, func: str, about: str, *parents: argparse.ArgumentParser):
+    """A subcommand with one line of help, shown in ``ledger --help`` and atop its own ``--help``."""
+    parser = sub.add_parser(name, parents=list(parents), help=about, description=about[0].upper() + about[1:] + ".")
+    parser.set_defaults(func=func)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--database-url", help="database URL (default: LEDGER_DATABASE_URL or sqlite:///ledger.db)")
+    common.add_argument("--database-url", help=COMMON_HELP)
     common.add_argument("--checkpoint-key", help="checkpoint signing key (default: LEDGER_CHECKPOINT_KEY)")
     parser = argparse.ArgumentParser(prog="ledger", description="The safeguarding ledger.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action=VersionAction)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("init", parents=[common], help="create tables and the checkpoint key").set_defaults(func=cmd_init)
-    p = sub.add_parser("keygen", help="write an agency Ed25519 key pair")
+    add(sub, "init", "api.cli_admin:cmd_init", "create the tables and the checkpoint key (safe to repeat)", common)
+    p = add(sub, "keygen", "api.cli_admin:cmd_keygen", "write an agency Ed25519 key pair")
     p.add_argument("--out", required=True, help="file prefix: writes PREFIX.key and PREFIX.pub")
-    p.set_defaults(func=cmd_keygen)
 
-    agency = sub.add_parser("agency", help="register agencies and manage their keys")
-    agency_sub = agency.add_subparsers(dest="agency_command", required=True)
-    p = agency_sub.add_parser("add", parents=[common], help="register an agency and its first key")
+    agency = sub.add_parser("agency", help="register agencies and manage their keys",
+                            description="Register agencies and manage their keys.")  # fmt: skip
+    agency_sub = agency.add_subparsers(dest="agency_command", required=True, metavar="COMMAND")
+    p = add(agency_sub, "add", "api.cli_admin:cmd_agency_add", "register an agency and its first key", common)
     p.add_argument("id")
-    p.add_argument("--kind", required=True, choices=AGENCY_KINDS)
+    p.add_argument("--kind", required=True, metavar="KIND", choices=ImportedChoices("domain.agencies", "AGENCY_KINDS"),
+                   help="one of: %(choices)s")  # fmt: skip
     p.add_argument("--name", required=True)
     p.add_argument("--public-key", required=True, help="SubjectPublicKeyInfo PEM file")
-    p.set_defaults(func=cmd_agency_add)
-    p = agency_sub.add_parser("add-key", parents=[common], help="add a signing key (rotation)")
+    p = add(agency_sub, "add-key", "api.cli_admin:cmd_agency_add_key", "add a signing key (rotation)", common)
     p.add_argument("id")
     p.add_argument("--public-key", required=True)
-    p.set_defaults(func=cmd_agency_add_key)
-    p = agency_sub.add_parser("revoke-key", parents=[common], help="revoke a signing key from now on")
+    p = add(agency_sub, "revoke-key", "api.cli_admin:cmd_agency_revoke_key", "revoke a signing key from now on", common)
     p.add_argument("id")
     p.add_argument("keyid")
     p.add_argument("--reason", default="revoked by administrator")
-    p.set_defaults(func=cmd_agency_revoke_key)
 
-    p = sub.add_parser("sign", help="print the DSSE envelope of a record file, signed as it is")
+    p = add(sub, "sign", "api.cli_admin:cmd_sign", "print the DSSE envelope of a record file, signed as it is")
     p.add_argument("--key", required=True, help="PKCS#8 PEM private key")
     p.add_argument("record")
-    p.set_defaults(func=cmd_sign)
-    p = sub.add_parser("submit", parents=[common], help="append envelope files straight to the database")
+    p = add(sub, "submit", "api.cli_admin:cmd_submit", "append envelope files straight to the database", common)
     p.add_argument("files", nargs="+")
-    p.set_defaults(func=cmd_submit)
 
-    cli_serve.add_commands(sub, common)
-    cli_log.add_commands(sub, common)
-    cli_projections.add_commands(sub, common)
-    cli_demo.add_commands(sub, common)
+    p = add(sub, "serve", "api.cli_serve:cmd_serve", "run the HTTP API", common)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=positive, default=8000, help="port (default 8000)")
+    p.add_argument("--workers", type=positive, default=1, help="worker processes (default 1)")
+    p.add_argument("--worker-timeout", type=positive, metavar="SECONDS",
+                   help="how long a worker may take to answer a health check before it is replaced "
+                        "(default: LEDGER_WORKER_TIMEOUT or 60)")  # fmt: skip
 
+    token = sub.add_parser("token", help="issue, revoke and list API bearer tokens",
+                           description="Issue, revoke and list API bearer tokens.")  # fmt: skip
+    token_sub = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
+    p = add(token_sub, "issue", "api.cli_serve:cmd_token_issue", "print a new token once, on standard output alone",
+            common)  # fmt: skip
+    p.add_argument("--role", required=True, metavar="ROLE", choices=ImportedChoices("api.tokens", "ROLES"),
+                   help="one of: %(choices)s")  # fmt: skip
+    p.add_argument("--agency", help="the agency an agency token submits for")
+    p.add_argument("--local-authority", help="the three-digit council code a practitioner token reads for")
+    p.add_argument("--expires", help="RFC 3339 date (valid through that day, UTC) or date-time")
+    p = add(token_sub, "revoke", "api.cli_serve:cmd_token_revoke", "revoke a token at once", common)
+    p.add_argument("token_id", metavar="TOKEN-ID")
+    add(token_sub, "list", "api.cli_serve:cmd_token_list", "list tokens (never their secrets); creates nothing", common)
+
+    p = add(sub, "export", "api.cli_export:cmd_export", "write the whole log, checkpoints and keys to a new directory",
+            common)  # fmt: skip
+    p.add_argument("--out", required=True, help="directory to create (must be new or empty)")
+    p = add(sub, "verify", "api.cli_log:cmd_verify", "verify an export, or the live database, in full", common)
+    p.add_argument("dir", nargs="?", help="an export directory; without it, the database is verified")
+    p.add_argument("--vkey", help="the ledger's verifier key, text or file, obtained independently")
+    p.add_argument("--checkpoint", action="append", default=[], help="a checkpoint note file you hold (repeatable)")
+    p.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes (0: none)")
+    p = add(sub, "rebuild", "api.cli_projections:cmd_rebuild",
+            "drop a read model (or all of them) and rebuild it from the log", common)  # fmt: skip
+    p.add_argument("name", nargs="?", help="the read model to rebuild (default: every one, in order)")
+
+    p = add(sub, "demo", "api.cli_demo:cmd_demo", "a fresh ledger with a fictional case, served with its web view")
+    p.add_argument("--dir", help="folder for the demo ledger (default: ./ledger-demo, else a new temporary folder)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    p.add_argument("--port", type=positive, default=8000, help="port to serve on (default 8000)")
+    p.add_argument("--no-serve", action="store_true", help="build the demo and print how to use it, then exit")
     return parser
+
+
+def failure(error: Exception) -> tuple[int, str]:
+    """The exit status and the one line to print for an error that ended a command."""
+    from api.opening import NoLedger
+
+    if isinstance(error, IntegrityFailure):
+        return EXIT_REFUSED, str(error)
+    if isinstance(error, (Unavailable, NoLedger)):
+        return EXIT_OPERATIONAL, str(error)
+    if isinstance(error, LedgerError):  # its message is written to be shown (domain/errors.py)
+        return EXIT_USAGE, str(error)
+    if isinstance(error, OSError):
+        where = f": {error.filename}" if error.filename else ""
+        return EXIT_OPERATIONAL, f"{error.strerror or type(error).__name__}{where}"
+    # Anything else may quote what it was handling (a record, a row): only its type is shown.
+    kind = type(error).__name__
+    if _is_database_error(error):
+        return EXIT_OPERATIONAL, f"the database failed ({kind}); is it running, and is the ledger initialised?"
+    return EXIT_OPERATIONAL, f"unexpected error ({kind}); nothing more is shown, as it may quote records"
+
+
+def _is_database_error(error: Exception) -> bool:
+    import sqlite3
+
+    import psycopg
+    from eventsourcing.persistence import PersistenceError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return isinstance(error, (sqlite3.Error, psycopg.Error, PersistenceError, SQLAlchemyError))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    module, name = args.func.split(":")
     try:
-        return args.func(args)
-    except LedgerError as exc:
-        print(f"ledger: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except OSError as exc:
-        print(f"ledger: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
-        return EXIT_ERROR
+        return getattr(importlib.import_module(module), name)(args)
+    except KeyboardInterrupt:
+        print("ledger: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        status, message = failure(error)
+        print(f"ledger: {message}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":  # pragma: no cover

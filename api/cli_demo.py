@@ -3,7 +3,8 @@
 The README's first command ends here, so it must work on a fresh machine, again and again: it
 builds the demo in ``./ledger-demo`` (replacing an earlier demo there) or, when that folder holds
 something else, in a new temporary folder; prints the address and the sign-in tokens before serving;
-and serves until Ctrl-C.
+and serves until Ctrl-C. The parser is api/cli.py's; this module (and so the web stack) is imported
+only when ``ledger demo`` runs.
 """
 
 from __future__ import annotations
@@ -22,16 +23,6 @@ from api.tokens import issue
 from projections.db import make_engine
 
 DEFAULT_DIR = Path("ledger-demo")
-
-
-def add_commands(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Register ``ledger demo``; it chooses its own database, so it does not take the common options."""
-    p = subparsers.add_parser("demo", help="a fresh ledger with a fictional case, served with its web view")
-    p.add_argument("--dir", help="folder for the demo ledger (default: ./ledger-demo, else a new temporary folder)")
-    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
-    p.add_argument("--no-serve", action="store_true", help="build the demo and print how to use it, then exit")
-    p.set_defaults(func=cmd_demo)
 
 
 def choose_directory(requested: str | None) -> Path:

@@ -1,10 +1,14 @@
-"""``ledger export --out DIR`` and ``ledger verify [DIR | --database-url URL]`` (SPEC section 5).
+"""``ledger verify [DIR | --database-url URL]`` (SPEC section 5): an export (api/cli_export.py) or
+the live database, checked in full.
 
-Both stream the log in chunks and keep memory constant however long it is. Verification checks each
+The log is streamed in chunks and memory stays constant however long it is. Verification checks each
 chunk's entries and signatures in worker processes (domain/audit ``audit_chunk``), a few chunks in
 flight at once, and feeds the reports in log order to one ``Auditor`` that rebuilds the tree, the key
 history and every checkpoint. It prints ``leaf N: why`` for the first failing leaf and exits 1, or
 exits 0 once everything holds. The bundle layout is docs/log-format.md.
+
+Verification is read-only: it creates no database file, table or checkpoint key (a missing ledger
+is one line and exit status 3). The parser is api/cli.py's.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import sys
 import time
 from collections import deque
@@ -24,134 +27,35 @@ from pathlib import Path
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy import Engine
 
-from api.bootstrap import Services, bootstrap
+from api.cli import settings_from
+from api.cli_export import BUNDLE_FORMAT, CHUNK, stored_checkpoints
 from api.keyfiles import read_private_key
+from api.opening import NoLedger, require_ledger
 from api.settings import Settings
 from domain.agencies import Agency
 from domain.audit import (
-    KEY_KINDS,
     AuditResult,
     Auditor,
     ChunkReport,
     EntryProblem,
     audit_chunk,
-    export_line,
-    key_event_line,
-    key_event_of,
     merge_checkpoints,
     parse_export_line,
     parse_key_event_line,
 )
 from domain.checkpoint import Checkpoint, NoteVerifier, parse_checkpoint, parse_vkey, vkey
-from domain.entries import decode_entry, entry_bytes
-from domain.errors import AlreadyExists, IntegrityFailure, NotFound, ProofError
+from domain.entries import entry_bytes
+from domain.errors import IntegrityFailure, NotFound, ProofError
 from domain.ledger import Ledger
 from domain.merkle import verify_consistency
-from projections.checkpoints import (
-    StoredCheckpoint,
-    StoredLeafEvent,
-    checkpoints_after,
-    consistency_proof,
-    latest_checkpoint,
-    stored_log,
-)
+from projections.checkpoints import StoredLeafEvent, consistency_proof, latest_checkpoint, stored_log
 from projections.db import make_engine
 from projections.integrity import root_hash, tree_size
 
 EXIT_FAILED = 1
-CHUNK = 1000
-BUNDLE_FORMAT = "safeguarding-ledger-export"
 
 Task = tuple[int, Any]
-
-
-def add_commands(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Register ``export`` and ``verify``."""
-    p = subparsers.add_parser("export", parents=[common], help="write the whole log, checkpoints and keys to DIR")
-    p.add_argument("--out", required=True, help="directory to create (must be new or empty)")
-    p.set_defaults(func=cmd_export)
-    p = subparsers.add_parser("verify", parents=[common], help="verify an export, or the live database, in full")
-    p.add_argument("dir", nargs="?", help="an export directory; without it, the database is verified")
-    p.add_argument("--vkey", help="the ledger's verifier key, text or file, obtained independently")
-    p.add_argument("--checkpoint", action="append", default=[], help="a checkpoint note file you hold (repeatable)")
-    p.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes (0: none)")
-    p.set_defaults(func=cmd_verify)
-
-
-# Export ------------------------------------------------------------------------------------------
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if any(out.iterdir()):
-        raise AlreadyExists(f"{out} is not empty; export into a new directory")
-    services = bootstrap(_settings(args))
-    try:
-        services.runner.catch_up()
-        latest = services.checkpoint()
-        size, count = _write_bundle(out, services, latest.size)
-    finally:
-        services.close()
-    print(f"exported {size} entries and {count} checkpoints to {out}; the latest checkpoint covers {latest.size}")
-    return 0
-
-
-def _write_bundle(out: Path, services: Services, size: int) -> tuple[int, int]:
-    """Write the first ``size`` entries (all that the latest checkpoint covers: entries appended
-    meanwhile wait for the next export) with the key history in one pass, then the checkpoints up
-    to that size, the vkey, and the manifest last: a bundle without one is incomplete.
-    Returns how many entries and checkpoints were written."""
-    written = 0
-    entries, keys = open(out / "entries.jsonl", "w", encoding="utf-8"), open(out / "keys.jsonl", "w", encoding="utf-8")
-    with entries, keys:
-        for chunk in stored_log(services.ledger, services.engine, CHUNK):
-            for item in chunk:
-                if item.notification is None or item.index >= size:
-                    break  # a log shorter than its recorded tree is the verifier's to report
-                recorded = None if item.recorded is None else item.recorded.leaf_hash
-                try:
-                    event = services.ledger.mapper.to_domain_event(item.notification)
-                    entry = entry_bytes(event)
-                except Exception:  # an altered stored event can fail in any part of decoding
-                    entries.write(export_line(item.index, None, recorded, "the stored event cannot be decoded") + "\n")
-                else:
-                    entries.write(export_line(item.index, entry, recorded) + "\n")
-                    if event.ENTRY_KIND in KEY_KINDS:
-                        keys.write(key_event_line(key_event_of(item.index, decode_entry(entry))) + "\n")
-                written = item.index + 1
-    count, latest_note = 0, ""
-    with open(out / "checkpoints.jsonl", "w", encoding="utf-8") as notes:
-        for checkpoint in _checkpoints(services.engine, size):
-            notes.write(json.dumps({"size": checkpoint.size, "note": checkpoint.note}) + "\n")
-            count, latest_note = count + 1, checkpoint.note
-    (out / "checkpoint").write_text(latest_note, encoding="utf-8")
-    (out / "log.vkey").write_text(services.signer.vkey + "\n", encoding="utf-8")
-    manifest = {
-        "format": BUNDLE_FORMAT,
-        "version": 1,
-        "entry_format": 1,
-        "origin": services.signer.origin,
-        "size": written,
-        "checkpoints": count,
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return written, count
-
-
-def _checkpoints(engine: Engine, up_to: int) -> Iterator[StoredCheckpoint]:
-    """Every stored checkpoint of size at most ``up_to``, smallest first, a page at a time; the bound
-    keeps out checkpoints signed while an export or verification is running."""
-    last = -1
-    while True:
-        with engine.connect() as conn:
-            page = [c for c in checkpoints_after(conn, last) if c.size <= up_to]
-        if not page:
-            return
-        yield from page
-        last = page[-1].size
 
 
 # Verify ------------------------------------------------------------------------------------------
@@ -172,7 +76,7 @@ class _Source:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    source = _bundle(Path(args.dir), args) if args.dir else _database(_settings(args), args)
+    source = _bundle(Path(args.dir), args) if args.dir else _database(settings_from(args), args)
     try:
         result = _run(source, args.processes, _Progress(source.total))
         if source.expected_size is not None and result.size != source.expected_size:
@@ -246,12 +150,17 @@ def _bundle(directory: Path, args: argparse.Namespace) -> _Source:
 def _database(settings: Settings, args: argparse.Namespace) -> _Source:
     """Verify the live database: every stored event against what the integrity projection recorded,
     up to the latest checkpoint when verification starts (and any entries stored by then)."""
+    require_ledger(settings.database_url)
+    held = _held(args.checkpoint)  # before anything is opened: a missing file leaves nothing to close
     if args.vkey:
         verifier = _verifier(args.vkey)
     elif Path(settings.checkpoint_key).exists():
         verifier = parse_vkey(vkey(settings.origin, read_private_key(Path(settings.checkpoint_key)).public_key()))
     else:
-        raise NotFound("no checkpoint key here to take the vkey from: pass --vkey with the ledger's verifier key")
+        raise NoLedger(
+            f"no checkpoint key at {settings.checkpoint_key} to take the vkey from: "
+            "pass --vkey with the ledger's verifier key"
+        )
     engine = make_engine(settings.database_url)
     ledger = Ledger.from_url(settings.database_url)
     with engine.connect() as conn:  # read first: the walk below then covers at least this much
@@ -272,9 +181,9 @@ def _database(settings: Settings, args: argparse.Namespace) -> _Source:
                 raise EntryProblem(f"the stored subtrees do not prove consistency with the last checkpoint: {error}")
         previous[:] = [checkpoint]
 
-    stored = ((c.size, c.note) for c in _checkpoints(engine, -1 if latest is None else latest.size))
+    stored = ((c.size, c.note) for c in stored_checkpoints(engine, -1 if latest is None else latest.size))
     auditor = Auditor(
-        verifier, merge_checkpoints(stored, _held(args.checkpoint)), settings.origin, on_checkpoint=check_stored_tree
+        verifier, merge_checkpoints(stored, held), settings.origin, on_checkpoint=check_stored_tree
     )
     tasks = ((chunk[0].index, [_plain(item) for item in chunk]) for chunk in stored_log(ledger, engine, CHUNK))
 
@@ -356,14 +265,8 @@ def _verifier(text_or_path: str) -> NoteVerifier:
 
 
 def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFound(f"{path} does not exist") from None
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(database_url=args.database_url, checkpoint_key=args.checkpoint_key)
+    """A text file; a missing one is FileNotFoundError, which ``ledger`` reports as exit status 3."""
+    return path.read_text(encoding="utf-8")
 
 
 # Worker processes --------------------------------------------------------------------------------

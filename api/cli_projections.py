@@ -2,7 +2,7 @@
 
 Read models are disposable: the log is the record. Rebuilding one gives exactly the tables that
 following the log incrementally gave, which is what makes a rebuild safe after a change to a
-projection's code, and a check worth running when a read model is in doubt.
+projection's code, and a check worth running when a read model is in doubt. The parser is api/cli.py's.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import Engine, Table, text
 
-from api.bootstrap import bootstrap
-from api.settings import Settings
+from api.cli import open_ledger
 from domain.errors import NotFound
 
 
@@ -28,7 +27,7 @@ def refresh_statistics(engine: Engine, tables: Iterable[Table]) -> None:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    services = bootstrap(Settings.from_env(database_url=args.database_url, checkpoint_key=args.checkpoint_key))
+    services = open_ledger(args)
     try:
         known = list(services.runner.projections)
         if args.name is not None and args.name not in known:
@@ -44,11 +43,3 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         services.close()
     return 0
 
-
-def add_commands(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Register ``rebuild``."""
-    p = subparsers.add_parser(
-        "rebuild", parents=[common], help="drop a read model (or all of them) and rebuild it from the log"
-    )
-    p.add_argument("name", nargs="?", help="the read model to rebuild (default: every one, in order)")
-    p.set_defaults(func=cmd_rebuild)

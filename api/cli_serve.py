@@ -3,6 +3,9 @@
 A new token is printed once, on standard output alone (so ``TOKEN=$(ledger token issue ...)`` works);
 what is kept is its hash. The server logs one line per request without query strings, tokens or
 bodies; uvicorn's own access log, which would print query strings, is off.
+
+The web stack (uvicorn, and FastAPI through the app) is imported inside ``cmd_serve`` alone, so the
+token commands start without it. The parser is api/cli.py's.
 """
 
 from __future__ import annotations
@@ -13,20 +16,22 @@ import os
 import sys
 
 from api import tokens
-from api.bootstrap import Services, bootstrap
-from api.settings import Settings
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
-
-
-def open_services(args: argparse.Namespace) -> Services:
-    """The ledger named by the command's options (imported by api/cli.py, so not taken from it)."""
-    return bootstrap(Settings.from_env(database_url=args.database_url, checkpoint_key=args.checkpoint_key))
+from api.bootstrap import bootstrap
+from api.cli import open_ledger, settings_from
+from api.opening import require_reachable
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the API under uvicorn; each worker process builds its app from the environment."""
+    """Run the API under uvicorn; each worker process builds its app from the environment.
+
+    What every worker would refuse is refused here first, with one line: bad settings, a bad
+    database URL, a database that does not answer. Opening the ledger once here also creates its
+    tables before several workers start at once.
+    """
+    settings = settings_from(args, worker_timeout=args.worker_timeout)
+    require_reachable(settings.database_url)
+    bootstrap(settings).close()
+
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
@@ -44,6 +49,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        # uvicorn replaces a worker that does not answer its supervisor's ping within this many
+        # seconds; its default, 5, kills healthy workers still starting on a loaded host.
+        timeout_worker_healthcheck=settings.worker_timeout,
         access_log=False,
         server_header=False,
         log_config=log_config,
@@ -53,7 +61,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_token_issue(args: argparse.Namespace) -> int:
     expires_at = None if args.expires is None else tokens.parse_expiry(args.expires)
-    services = open_services(args)
+    services = open_ledger(args)
     try:
         if args.agency is not None:
             services.ledger.agency(args.agency)  # NotFound for an unregistered agency
@@ -73,7 +81,7 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    services = open_services(args)
+    services = open_ledger(args)
     try:
         info = tokens.revoke(services.engine, args.token_id)
     finally:
@@ -83,9 +91,10 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
-    services = open_services(args)
+    """Read-only: creates no file, no table and no checkpoint key."""
+    services = open_ledger(args, read_only=True)
     try:
-        listed = tokens.list_tokens(services.engine)
+        listed = tokens.list_tokens(services.reader)
     finally:
         services.close()
     print(f"{'TOKEN-ID':16}  {'ROLE':12}  {'SCOPE':20}  {'EXPIRES':27}  REVOKED")
@@ -96,26 +105,3 @@ def cmd_token_list(args: argparse.Namespace) -> int:
             f"{token['revoked_at'] or '-'}"
         )
     return 0
-
-
-def add_commands(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Register ``serve`` and ``token`` on the ``ledger`` command."""
-    p = subparsers.add_parser("serve", parents=[common], help="run the HTTP API")
-    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    p.set_defaults(func=cmd_serve)
-
-    token = subparsers.add_parser("token", help="issue, revoke and list API bearer tokens")
-    token_sub = token.add_subparsers(dest="token_command", required=True)
-    p = token_sub.add_parser("issue", parents=[common], help="print a new token once, on standard output alone")
-    p.add_argument("--role", required=True, choices=tokens.ROLES)
-    p.add_argument("--agency", help="the agency an agency token submits for")
-    p.add_argument("--local-authority", help="the three-digit council code a practitioner token reads for")
-    p.add_argument("--expires", help="RFC 3339 date (valid through that day, UTC) or date-time")
-    p.set_defaults(func=cmd_token_issue)
-    p = token_sub.add_parser("revoke", parents=[common], help="revoke a token at once")
-    p.add_argument("token_id", metavar="TOKEN-ID")
-    p.set_defaults(func=cmd_token_revoke)
-    p = token_sub.add_parser("list", parents=[common], help="list tokens (never their secrets)")
-    p.set_defaults(func=cmd_token_list)

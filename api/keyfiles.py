@@ -38,11 +38,14 @@ def read_private_key(path: Path) -> Ed25519PrivateKey:
     return load_private_key_pem(Path(path).read_bytes())
 
 
-def ensure_checkpoint_key(path: Path) -> Ed25519PrivateKey:
-    """The ledger's checkpoint key: read it, or create it (mode 0600) when absent."""
+def ensure_checkpoint_key(path: Path, create: bool = True) -> Ed25519PrivateKey | None:
+    """The ledger's checkpoint key: read it, or create it (mode 0600) when absent. With
+    ``create=False`` (read-only commands, which must leave no file behind) an absent key is None."""
     path = Path(path)
     if path.exists():
         return read_private_key(path)
+    if not create:
+        return None
     key = Ed25519PrivateKey.generate()
     write_private_key(path, key)
     return key

@@ -3,11 +3,14 @@ standard output alone, kept only as its hash, listed without secrets, and revoca
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -105,40 +108,77 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def test_serve_hands_uvicorn_the_worker_health_check_timeout(monkeypatch, capsys, settings):
+    """--worker-timeout, else LEDGER_WORKER_TIMEOUT, else 60 seconds, as uvicorn's own option."""
+    import uvicorn
+
+    assert "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters
+    calls: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
+    options = ["--database-url", settings.database_url, "--checkpoint-key", settings.checkpoint_key]
+    assert main(["serve", "--workers", "2", *options]) == 0
+    monkeypatch.setenv("LEDGER_WORKER_TIMEOUT", "45")
+    assert main(["serve", "--workers", "2", *options]) == 0
+    assert main(["serve", "--workers", "2", "--worker-timeout", "90", *options]) == 0
+    assert [(c["workers"], c["timeout_worker_healthcheck"]) for c in calls] == [(2, 60), (2, 45), (2, 90)]
+    assert all(c["access_log"] is False and c["server_header"] is False for c in calls)
+
+
+@contextmanager
+def busy_core(seconds: float = 300) -> Iterator[None]:
+    """A process spinning on one core for the block (and never longer than ``seconds``)."""
+    spin = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
+    busy = subprocess.Popen([sys.executable, "-c", spin])
+    try:
+        yield
+    finally:
+        busy.kill()
+        busy.wait(30)
+
+
 @pytest.mark.slow
-def test_ledger_serve_runs_the_api(capsys, settings, tmp_path: Path):
+def test_ledger_serve_with_two_workers_runs_the_api_on_a_loaded_host(capsys, settings, tmp_path: Path):
+    """Both workers start and stay up while another process keeps a core busy (uvicorn's default
+    5-second health check could replace workers still importing the app), and the API answers
+    over real HTTP without logging tokens or query strings."""
     _, out, _ = run(capsys, settings, "token", "issue", "--role", "inquiry")
     token = out.strip()
     port = _free_port()
-    # Several worker processes on PostgreSQL (the production shape); one keeps the SQLite run short.
-    workers = "2" if settings.database_url.startswith("postgresql") else "1"
     ledger = Path(sys.executable).with_name("ledger")
-    server = subprocess.Popen(
-        [str(ledger), "serve", "--port", str(port), "--workers", workers, "--database-url", settings.database_url,
-         "--checkpoint-key", settings.checkpoint_key],  # fmt: skip
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "LEDGER_DATABASE_URL": "sqlite:///must-not-be-used.db"},
-        cwd=tmp_path,
-    )
     auth = {"Authorization": f"Bearer {token}"}
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/v1/log/key", headers=auth)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None and time.monotonic() < deadline, "ledger serve did not start"
-                time.sleep(0.2)
-        assert response.status_code == 200 and "+" in response.text
-        assert "server" not in response.headers
-        query = httpx.get(f"http://127.0.0.1:{port}/v1/chronology?nhs_number=9434765919", headers=auth)
-        assert query.status_code == 404
-    finally:
-        server.terminate()
-        _, stderr = server.communicate(timeout=30)
-    log = stderr.decode()
+    with busy_core():
+        server = subprocess.Popen(
+            [str(ledger), "serve", "--port", str(port), "--workers", "2", "--worker-timeout", "120",
+             "--database-url", settings.database_url, "--checkpoint-key", settings.checkpoint_key],  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "LEDGER_DATABASE_URL": "sqlite:///must-not-be-used.db"},
+            cwd=tmp_path,
+        )
+        log = ""
+        try:
+            deadline = time.monotonic() + 240  # generous: 2 shared cores, one of them kept busy
+            while True:
+                try:
+                    response = httpx.get(f"http://127.0.0.1:{port}/v1/log/key", headers=auth, timeout=60)
+                    break
+                except httpx.TransportError:
+                    assert server.poll() is None, "ledger serve exited"
+                    assert time.monotonic() < deadline, "ledger serve did not answer within 240 s"
+                    time.sleep(0.5)
+            assert response.status_code == 200 and "+" in response.text
+            assert "server" not in response.headers
+            # Later requests are served too, by whichever worker takes them.
+            statuses = {httpx.get(f"http://127.0.0.1:{port}/v1/log/key", headers=auth, timeout=60).status_code
+                        for _ in range(6)}  # fmt: skip
+            assert statuses == {200}
+            query = httpx.get(f"http://127.0.0.1:{port}/v1/chronology?nhs_number=9434765919", headers=auth, timeout=60)
+            assert query.status_code == 404
+        finally:
+            server.terminate()
+            log = server.communicate(timeout=60)[0].decode()
+            print(log)  # shown by pytest when the test fails
     assert "GET /v1/log/key 200" in log
+    assert log.count("Started server process") == 2 and "died" not in log and "not ready" not in log
     assert "9434765919" not in log and token not in log
     assert not (tmp_path / "must-not-be-used.db").exists()

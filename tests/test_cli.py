@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import EXIT_ERROR, EXIT_REFUSED, main
+from api.cli import EXIT_OPERATIONAL, EXIT_REFUSED, EXIT_USAGE, main
 from domain import envelope as dsse
 from tests.conftest import concern
 
@@ -83,7 +83,7 @@ def test_init_creates_the_checkpoint_key_once_and_is_safe_to_repeat(cli):
 
 def test_init_hides_a_database_password(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LEDGER_DATABASE_URL", "mysql://clerk:s3cret@db.example/ledger")
-    assert main(["init", "--checkpoint-key", str(tmp_path / "k")]) == EXIT_ERROR
+    assert main(["init", "--checkpoint-key", str(tmp_path / "k")]) == EXIT_USAGE
     assert "s3cret" not in capsys.readouterr().err
 
 
@@ -98,7 +98,7 @@ def test_keygen_writes_a_private_key_only_its_owner_can_read(cli):
     assert dsse.key_id(key.public_key()) == dsse.key_id(dsse.load_public_key_pem(public.read_bytes()))
     assert dsse.key_id(key.public_key()) in out and "PRIVATE" not in out
     status, _, err = cli("keygen", "--out", str(prefix), storage=False)
-    assert status == EXIT_ERROR and "refusing to overwrite" in one_line_error(err)
+    assert status == EXIT_USAGE and "refusing to overwrite" in one_line_error(err)
     assert dsse.load_private_key_pem(private.read_bytes()).public_key() == key.public_key()
 
 
@@ -137,24 +137,24 @@ def test_submit_of_a_bad_file_is_refused_with_one_line(cli, agency):
     assert result["error"] == "malformed-envelope"
 
 
-def test_a_missing_file_is_one_line_and_non_zero(cli, agency):
+def test_a_missing_file_is_one_line_and_an_operational_error(cli, agency):
     missing = str(cli.tmp_path / "absent.json")
     for args in (("submit", missing), ("sign", "--key", agency + ".key", missing)):
         status, out, err = cli(*args, storage=args[0] != "sign")
-        assert status == EXIT_ERROR and out == ""
+        assert status == EXIT_OPERATIONAL and out == ""
         assert "No such file or directory" in one_line_error(err) and "absent.json" in err
 
 
 def test_agency_administration_refusals_are_one_line(cli, agency):
     status, _, err = cli("agency", "add", AGENCY, "--kind", "police", "--name", "Again", "--public-key", agency + ".pub")
-    assert status == EXIT_ERROR and "already registered" in one_line_error(err)
+    assert status == EXIT_USAGE and "already registered" in one_line_error(err)
     not_pem = cli.write("junk.pub", "not a key")
     status, _, err = cli("agency", "add", "northshire-school", "--kind", "school", "--name", "S", "--public-key", not_pem)
-    assert status == EXIT_ERROR and "PEM" in one_line_error(err)
+    assert status == EXIT_USAGE and "PEM" in one_line_error(err)
     status, _, err = cli("agency", "revoke-key", AGENCY, "00" * 32)
-    assert status == EXIT_ERROR and "has no key" in one_line_error(err)
+    assert status == EXIT_USAGE and "has no key" in one_line_error(err)
     status, _, err = cli("agency", "add-key", "nowhere", "--public-key", agency + ".pub")
-    assert status == EXIT_ERROR and "not registered" in one_line_error(err)
+    assert status == EXIT_USAGE and "not registered" in one_line_error(err)
 
 
 def test_key_rotation_and_revocation_through_the_cli(cli, agency):

@@ -1,0 +1,110 @@
+"""``ledger init``, ``keygen``, ``agency ...``, ``sign`` and ``submit``: setting a ledger up and
+loading signed records into it from files (SPEC section 5). The parser is api/cli.py's."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from api.cli import EXIT_REFUSED, open_ledger, settings_from
+from api.keyfiles import read_private_key, write_private_key, write_public_key
+from api.opening import display_url
+from domain import envelope as dsse
+from domain.errors import LedgerError
+
+#: Envelopes handed to the ledger at a time: one transaction and one read-model catch-up each.
+SUBMIT_CHUNK = 1000
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create what is missing (tables, then the checkpoint key); what exists is left as it is."""
+    settings = settings_from(args)
+    open_ledger(args).close()
+    print(f"ledger ready at {display_url(settings.database_url)}; checkpoint key {settings.checkpoint_key}")
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    key = Ed25519PrivateKey.generate()
+    prefix = Path(args.out)
+    write_private_key(prefix.with_name(prefix.name + ".key"), key)
+    write_public_key(prefix.with_name(prefix.name + ".pub"), key)
+    print(f"wrote {prefix}.key (private, mode 0600) and {prefix}.pub; key id {dsse.key_id(key.public_key())}")
+    return 0
+
+
+def cmd_agency_add(args: argparse.Namespace) -> int:
+    public_key = dsse.load_public_key_pem(Path(args.public_key).read_bytes())
+    services = open_ledger(args)
+    try:
+        keyid = services.ledger.register_agency(args.id, args.kind, args.name, public_key)
+        services.runner.catch_up()
+    finally:
+        services.close()
+    print(f"registered agency {args.id} with key {keyid}")
+    return 0
+
+
+def cmd_agency_add_key(args: argparse.Namespace) -> int:
+    public_key = dsse.load_public_key_pem(Path(args.public_key).read_bytes())
+    services = open_ledger(args)
+    try:
+        keyid = services.ledger.add_key(args.id, public_key)
+        services.runner.catch_up()
+    finally:
+        services.close()
+    print(f"added key {keyid} to agency {args.id}")
+    return 0
+
+
+def cmd_agency_revoke_key(args: argparse.Namespace) -> int:
+    services = open_ledger(args)
+    try:
+        services.ledger.revoke_key(args.id, args.keyid, args.reason)
+        services.runner.catch_up()
+    finally:
+        services.close()
+    print(f"revoked key {args.keyid} of agency {args.id}")
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    key = read_private_key(Path(args.key))
+    print(json.dumps(dsse.sign(Path(args.record).read_bytes(), key)))
+    return 0
+
+
+def read_envelopes(paths: Sequence[str]) -> Iterator[bytes]:
+    """Each file holds one JSON envelope, or JSON lines of envelopes (one per non-blank line)."""
+    for path in paths:
+        data = Path(path).read_bytes()
+        stripped = data.strip()
+        if not stripped:
+            continue
+        try:
+            json.loads(stripped)
+        except ValueError:
+            yield from (line for line in stripped.splitlines() if line.strip())
+        else:
+            yield stripped
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Print a receipt or a problem per envelope, in input order; exit 1 if any was refused."""
+    envelopes = list(read_envelopes(args.files))
+    services = open_ledger(args)
+    refused = 0
+    try:
+        for start in range(0, len(envelopes), SUBMIT_CHUNK):
+            for result in services.submit(envelopes[start : start + SUBMIT_CHUNK]):
+                if isinstance(result, LedgerError):
+                    refused += 1
+                    result = {"error": result.slug, "detail": str(result)}
+                print(json.dumps(result))
+    finally:
+        services.close()
+    return EXIT_REFUSED if refused else 0
