@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from api.cli import EXIT_REFUSED, open_ledger, settings_from
 from api.keyfiles import read_private_key, write_private_key, write_public_key
 from api.opening import display_url
+from api.usecases.admin import COMMAND_LINE
 from domain import envelope as dsse
 from domain.errors import LedgerError
 
@@ -38,23 +39,21 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_agency_add(args: argparse.Namespace) -> int:
-    public_key = dsse.load_public_key_pem(Path(args.public_key).read_bytes())
+    pem = Path(args.public_key).read_bytes()
     services = open_ledger(args)
     try:
-        keyid = services.ledger.register_agency(args.id, args.kind, args.name, public_key)
-        services.runner.catch_up()
+        agency = services.admin.register_agency(COMMAND_LINE, args.id, args.kind, args.name, pem)
     finally:
         services.close()
-    print(f"registered agency {args.id} with key {keyid}")
+    print(f"registered agency {args.id} with key {agency['keys'][0]['keyid']}")
     return 0
 
 
 def cmd_agency_add_key(args: argparse.Namespace) -> int:
-    public_key = dsse.load_public_key_pem(Path(args.public_key).read_bytes())
+    pem = Path(args.public_key).read_bytes()
     services = open_ledger(args)
     try:
-        keyid = services.ledger.add_key(args.id, public_key)
-        services.runner.catch_up()
+        keyid = services.admin.add_key(COMMAND_LINE, args.id, pem)
     finally:
         services.close()
     print(f"added key {keyid} to agency {args.id}")
@@ -64,8 +63,7 @@ def cmd_agency_add_key(args: argparse.Namespace) -> int:
 def cmd_agency_revoke_key(args: argparse.Namespace) -> int:
     services = open_ledger(args)
     try:
-        services.ledger.revoke_key(args.id, args.keyid, args.reason)
-        services.runner.catch_up()
+        services.admin.revoke_key(COMMAND_LINE, args.id, args.keyid, args.reason)
     finally:
         services.close()
     print(f"revoked key {args.keyid} of agency {args.id}")

@@ -15,7 +15,7 @@ import copy
 import os
 import sys
 
-from api import tokens
+from api.usecases.admin import COMMAND_LINE
 from api.bootstrap import bootstrap
 from api.cli import open_ledger, settings_from
 from api.opening import require_reachable
@@ -60,18 +60,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_token_issue(args: argparse.Namespace) -> int:
-    expires_at = None if args.expires is None else tokens.parse_expiry(args.expires)
     services = open_ledger(args)
     try:
-        if args.agency is not None:
-            services.ledger.agency(args.agency)  # NotFound for an unregistered agency
-        secret, info = tokens.issue(
-            services.engine,
-            args.role,
-            agency=args.agency,
-            local_authority=args.local_authority,
-            expires_at=expires_at,
-        )
+        secret, info = services.admin.issue_token(COMMAND_LINE, args.role, agency=args.agency,
+                                                  local_authority=args.local_authority, expires=args.expires)  # fmt: skip
     finally:
         services.close()
     print(secret)
@@ -83,7 +75,7 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     services = open_ledger(args)
     try:
-        info = tokens.revoke(services.engine, args.token_id)
+        info = services.admin.revoke_token(COMMAND_LINE, args.token_id)
     finally:
         services.close()
     print(f"revoked token {info.token_id}")
@@ -94,7 +86,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     """Read-only: creates no file, no table and no checkpoint key."""
     services = open_ledger(args, read_only=True)
     try:
-        listed = tokens.list_tokens(services.reader)
+        listed = services.admin.list_tokens(COMMAND_LINE)
     finally:
         services.close()
     print(f"{'TOKEN-ID':16}  {'ROLE':12}  {'SCOPE':20}  {'EXPIRES':27}  REVOKED")
