@@ -1,17 +1,18 @@
 """The HTTP API (SPEC section 3) from one factory: ``create_app(settings)``.
 
 Secure by default: every response carries security headers and ``Cache-Control: no-store``; request
-bodies are size-limited before a byte is parsed; every error is an RFC 9457 problem and an
-unexpected one becomes a bare 500 problem whose log line names only the exception type and code
-locations, never its message (a database error can quote record content). Nothing logs a query
-string, a token or a body.
+bodies are size-limited before a byte is parsed; every error is an RFC 9457 problem. A database
+that cannot be reached gives 503 ``unavailable`` with ``Retry-After`` (projections/dberrors.py
+decides what counts), any other unexpected exception a bare 500; either is logged as one line naming
+the exception type and code location, never its message (a database error can quote record
+content). Nothing logs a query string, a token or a body, and what is logged from a request is
+escaped so it cannot forge a log line (api/log_safety.py).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import traceback
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -24,10 +25,12 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
+from api.log_safety import note_failure, request_summary
 from api.bootstrap import Services, bootstrap
 from api.routers import admin, agencies, inquiry, log, practitioners, web
 from api.settings import Settings
 from domain.errors import LedgerError
+from projections.dberrors import is_unreachable
 
 logger = logging.getLogger("ledger.http")
 
@@ -134,7 +137,8 @@ async def _http_exception_handler(_request: Request, exc: Exception) -> Response
 
 class SecurityHeaders:
     """Adds the security headers to every response (a handler that set its own CSP keeps it) and
-    logs one line per request: method, path without query string, status, milliseconds."""
+    logs one line per request: method, path (escaped, without query string), status, milliseconds,
+    and for a request that failed unexpectedly what failed (at ERROR, so it is never filtered out)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -158,9 +162,9 @@ class SecurityHeaders:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            if logger.isEnabledFor(logging.INFO):
-                millis = (time.perf_counter() - started) * 1000
-                logger.info("%s %s %d %.1fms", scope["method"], scope["path"], status, millis)
+            level, line = request_summary(scope, status, (time.perf_counter() - started) * 1000)
+            if logger.isEnabledFor(level):
+                logger.log(level, "%s", line)
 
 
 def _limits(settings: Settings) -> Callable[[str], int]:
@@ -226,8 +230,10 @@ def _too_large(limit: int) -> dict:
 
 
 class CatchAll:
-    """The last resort: an unexpected exception becomes a 500 problem with no detail, and its log
-    line carries the exception type and code locations only."""
+    """The last resort. A database that cannot be reached (raised in a handler or in a dependency
+    such as token authentication) becomes a 503 ``unavailable`` problem with ``Retry-After``; any
+    other unexpected exception a 500 problem with no detail. Either is noted for the request's one
+    log line (SecurityHeaders): the exception's type and where it was raised, never its message."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -247,9 +253,13 @@ class CatchAll:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:  # noqa: BLE001 - this is the boundary that must not leak
-            where = "".join(traceback.format_tb(exc.__traceback__)[-8:])
-            logger.error("unhandled %s on %s %s\n%s", type(exc).__name__, scope["method"], scope["path"], where)
-            if not started:
+            unreachable = is_unreachable(exc)
+            note_failure(scope, exc, unreachable)
+            if started:
+                return
+            if unreachable:
+                await _send_problem(send, problems.unreachable_problem())
+            else:
                 detail = "the ledger could not answer this request; it has been logged"
                 await _send_problem(send, problems.problem_dict(500, "internal-error", detail))
 

@@ -35,6 +35,15 @@ from domain.errors import (
 TYPE_BASE = "https://safeguarding-ledger.example/problems/"
 MEDIA_TYPE = "application/problem+json"
 
+#: Seconds a client is asked to wait before retrying a 503 (``Retry-After``): long enough not to
+#: hammer a database that is coming back, short enough that a restart is barely noticed.
+RETRY_AFTER_SECONDS = 5
+
+#: The detail of a 503 for a database that cannot be reached (the driver's message is never shown).
+UNREACHABLE_DETAIL = (
+    "the ledger cannot reach its database just now; try again shortly (a record sent again is never stored twice)"
+)
+
 #: HTTP status of each domain refusal; a leaf not listed inherits its nearest listed ancestor's.
 STATUS_OF: dict[type[LedgerError], int] = {
     MalformedEnvelope: 400,
@@ -134,9 +143,17 @@ def from_ledger_error(error: LedgerError) -> dict:
     return problem_dict(status, slug, str(error) or TITLES.get(slug, slug))
 
 
+def unreachable_problem() -> dict:
+    """The problem object of a request that failed because the database cannot be reached."""
+    return problem_dict(503, Unavailable.slug, UNREACHABLE_DETAIL)
+
+
 def problem_response(problem: dict, headers: dict[str, str] | None = None) -> Response:
-    """An ``application/problem+json`` response carrying ``problem``."""
+    """An ``application/problem+json`` response carrying ``problem``; a 503 always says when to retry."""
     body = json.dumps(problem, ensure_ascii=False).encode("utf-8")
+    headers = dict(headers or {})
+    if problem["status"] == 503:
+        headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
     return Response(body, status_code=problem["status"], media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -151,6 +168,7 @@ def responses(*statuses: int) -> dict[int | str, dict]:
         409: "conflicts with what is already recorded",
         413: "request too large",
         422: "well-formed but refused",
+        503: "the database cannot be reached or the ledger is busy; retry after Retry-After seconds",
     }
     return {
         status: {"model": ProblemBody, "description": described.get(status, "problem")} for status in statuses

@@ -23,8 +23,9 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from api import web_pages
+from api import problems, web_pages
 from api.deps import ServicesDep
+from api.log_safety import note_failure
 from api.tokens import authenticate
 from api.web_session import (
     CSRF_FIELD,
@@ -44,6 +45,7 @@ from api.web_session import (
 from api.usecases.children import OutsideCouncil
 from domain.errors import Forbidden, InvalidPayload, LedgerError, NotFound
 from domain.records import CATEGORIES
+from projections.dberrors import is_unreachable
 
 HERE = Path(__file__).resolve().parent.parent
 STATIC = HERE / "static"
@@ -61,7 +63,8 @@ templates.env.filters["b64"] = lambda raw: base64.b64encode(raw).decode("ascii")
 
 class WebRoute(APIRoute):
     """Turns the web view's refusals into pages: sign in again, or a short explanation; never a
-    problem+json body or a stack trace."""
+    problem+json body or a stack trace. A database that cannot be reached (or a ledger that cannot
+    answer now) gives the outage page, 503 with ``Retry-After``, noted for the request's log line."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -78,11 +81,27 @@ class WebRoute(APIRoute):
             except NotFound as exc:
                 response = _message(request, 404, "Not found", str(exc))
             except LedgerError as exc:
-                response = _message(request, 400, "That could not be done", str(exc))
+                if problems.status_of(exc) != 503:
+                    response = _message(request, 400, "That could not be done", str(exc))
+                else:  # the ledger cannot answer now (busy, or a read model stalled): worth a retry
+                    response = _message(request, 503, "The ledger cannot answer just now", str(exc))
+                    response.headers["retry-after"] = str(problems.RETRY_AFTER_SECONDS)
+            except Exception as exc:
+                if not is_unreachable(exc):
+                    raise  # the app's last resort answers 500 and logs it
+                note_failure(request.scope, exc, unreachable=True)
+                response = _unavailable(request)
             response.headers.setdefault("content-security-policy", CSP)
             return response
 
         return page_handler
+
+
+def _unavailable(request: Request) -> HTMLResponse:
+    """The outage page: says what is wrong and when to try again, and needs no database to render."""
+    response = _render(request, "unavailable.html", 503)
+    response.headers["retry-after"] = str(problems.RETRY_AFTER_SECONDS)
+    return response
 
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
