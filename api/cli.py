@@ -178,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli_log.add_commands(sub, common)
     cli_projections.add_commands(sub, common)
     cli_demo.add_commands(sub, common)
+    from api import cli_status  # here, not at the top: `import api.cli` loads no more than it needs
+
+    cli_status.add_commands(sub, common)
 
     return parser
 
