@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import problems
 from api.bootstrap import Services, bootstrap
 from api.ingest import GroupCommit
-from api.routers import admin, agencies, inquiry, log, practitioners, web
+from api.routers import admin, agencies, health, inquiry, log, practitioners, web
 from api.settings import Settings
 from domain.errors import LedgerError
 
@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         redoc_url=None,
         openapi_url="/v1/openapi.json",
     )
-    for module in (agencies, practitioners, inquiry, log, admin):
+    for module in (agencies, practitioners, inquiry, log, admin, health):
         app.include_router(module.router)
     app.include_router(web.router)
     app.add_exception_handler(problems.Problem, _problem_handler)
