@@ -216,10 +216,7 @@ class ProjectionRunner:
         return batch.read, found
 
     def _apply(self, conn: Connection, projection: Projection, items: Sequence[LogItem], mark: _Mark) -> None:
-        projection.apply(conn, items)
-        last = items[-1].notification_id
-        conn.execute(update(positions).where(positions.c.name == projection.name).values(position=last))
-        mark.position = last
+        mark.position = _write(conn, projection, items)
 
     def _attempt(
         self, conn: Connection, projection: Projection, items: Sequence[LogItem], mark: _Mark
@@ -227,9 +224,7 @@ class ProjectionRunner:
         """Apply ``items`` in a savepoint; on failure roll back to it and return the error."""
         try:
             with conn.begin_nested():
-                projection.apply(conn, items)
-                last = items[-1].notification_id
-                conn.execute(update(positions).where(positions.c.name == projection.name).values(position=last))
+                last = _write(conn, projection, items)
         except Exception as error:  # noqa: BLE001 - a read model's failure is recorded, not propagated
             if _unreachable(error):
                 raise
@@ -298,6 +293,14 @@ class ProjectionRunner:
             conn.execute(_insert_if_absent(conn).values(name=name, position=0))
             row = conn.execute(query).first()
         return _Mark(row.position, stall_of(name, row.stalled_at, row.error, row.since))
+
+
+def _write(conn: Connection, projection: Projection, items: Sequence[LogItem]) -> int:
+    """Apply ``items`` and move the projection's position to the last of them; returns it."""
+    projection.apply(conn, items)
+    last = items[-1].notification_id
+    conn.execute(update(positions).where(positions.c.name == projection.name).values(position=last))
+    return last
 
 
 def _with_stalls():
