@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import problems
 from api.log_safety import note_failure, request_summary
 from api.bootstrap import Services, bootstrap
-from api.routers import admin, agencies, inquiry, log, practitioners, web
+from api.routers import admin, agencies, health, inquiry, log, practitioners, web
 from api.settings import Settings
 from domain.errors import LedgerError
 from projections.dberrors import is_unreachable
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         redoc_url=None,
         openapi_url="/v1/openapi.json",
     )
-    for module in (agencies, practitioners, inquiry, log, admin):
+    for module in (agencies, practitioners, inquiry, log, admin, health):
         app.include_router(module.router)
     app.include_router(web.router)
     app.add_exception_handler(problems.Problem, _problem_handler)

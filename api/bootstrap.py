@@ -113,6 +113,13 @@ def _receipt(accepted: Accepted, leaf) -> dict:
     }
 
 
+def read_models(signer: CheckpointSigner | None = None) -> list:
+    """Every read model, in the order the runner feeds them (integrity first: the others' receipts
+    and checkpoints need its leaves); ``signer`` signs checkpoints as integrity catches up."""
+    return [IntegrityProjection(signer.after_batch if signer else None), IdentityProjection(), ChronologyProjection(),
+            MatchingProjection(), RiskProjection(), AccessProjection()]  # fmt: skip
+
+
 def bootstrap(settings: Settings, create: bool = True) -> Services:
     """Open the ledger at ``settings.database_url`` with every read model, creating tables if absent.
 
@@ -126,12 +133,7 @@ def bootstrap(settings: Settings, create: bool = True) -> Services:
     signer = None if key is None else CheckpointSigner(
         settings.origin, key, settings.checkpoint_every, settings.checkpoint_seconds
     )
-    runner = ProjectionRunner(
-        ledger,
-        engine,
-        [IntegrityProjection(signer.after_batch if signer else None), IdentityProjection(), ChronologyProjection(),
-         MatchingProjection(), RiskProjection(), AccessProjection()],  # fmt: skip
-    )
+    runner = ProjectionRunner(ledger, engine, read_models(signer))
     if create:
         runner.create_tables()
         create_checkpoint_table(engine)

@@ -176,8 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", action="append", default=[], help="a checkpoint note file you hold (repeatable)")
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes (0: none)")
     p = add(sub, "rebuild", "api.cli_projections:cmd_rebuild",
-            "drop a read model (or all of them) and rebuild it from the log", common)  # fmt: skip
+            "rebuild a read model (or all of them) from the log, while serving", common)  # fmt: skip
     p.add_argument("name", nargs="?", help="the read model to rebuild (default: every one, in order)")
+    p.add_argument("--recreate-tables", action="store_true",
+                   help="drop and recreate the tables (a changed table layout; stop the servers first)")
+    p = add(sub, "status", "api.cli_status:cmd_status",
+            "each read model's position and lag, and any stall; reads only, creates nothing", common)  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
 
     p = add(sub, "demo", "api.cli_demo:cmd_demo", "a fresh ledger with a fictional case, served with its web view")
     p.add_argument("--dir", help="folder for the demo ledger (default: ./ledger-demo, else a new temporary folder)")

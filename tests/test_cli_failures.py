@@ -27,7 +27,7 @@ from domain.errors import IntegrityFailure, InvalidPayload, NotFound, ReadModelS
 from tests.conftest import POSTGRES_URL
 
 UNREACHABLE = "postgresql://clerk:s3cret@127.0.0.1:1/test"
-READ_ONLY = [["token", "list"], ["verify", "--processes", "0"], ["export", "--out", "bundle"]]
+READ_ONLY = [["token", "list"], ["verify", "--processes", "0"], ["export", "--out", "bundle"], ["status"]]
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 Identity, chronology, matching and risk are rebuilt after a history with merges, unlinks, amendments,
 retractions and decisions, in one batch size and another; a catch-up process is killed with SIGKILL
-part-way through a backlog and its successor must leave exactly the tables a rebuild gives.
+part-way through a backlog and its successor must leave exactly the tables a rebuild gives. A
+rebuild rewrites rows and drops no table unless told to recreate them (tests/test_rebuild_online.py
+runs one under a serving ledger).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 import textwrap
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from api.cli import main
 from domain.decisions import record_decision
@@ -157,3 +159,25 @@ def test_a_catch_up_killed_midway_loses_and_duplicates_nothing(services, agencie
     assert snapshot(services) == resumed
     with services.engine.connect() as conn:
         assert len(resumed["chronology_entries"]) == len(payloads)
+
+
+def schema_marker(services) -> tuple:
+    """Something that changes when a read model's tables are dropped and created again: their OIDs
+    on PostgreSQL, the schema cookie on SQLite."""
+    with services.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            names = [t.name for name in MINE for t in services.runner.projections[name].tables]
+            return tuple(conn.execute(text("SELECT CAST(:t AS regclass)::oid"), {"t": n}).scalar() for n in names)
+        return (conn.execute(text("PRAGMA schema_version")).scalar(),)
+
+
+def test_a_rebuild_drops_no_table_unless_asked_to_recreate_them(services, agencies, settings, capsys) -> None:
+    history(services, agencies)
+    built, marker = snapshot(services), schema_marker(services)
+    for name in MINE:
+        services.runner.rebuild(name)
+    assert snapshot(services) == built and schema_marker(services) == marker
+    options = ["--database-url", settings.database_url, "--checkpoint-key", settings.checkpoint_key]
+    assert main(["rebuild", "chronology", "--recreate-tables", *options]) == 0
+    assert capsys.readouterr().out.startswith("rebuilt chronology up to log position ")
+    assert snapshot(services) == built and schema_marker(services) != marker
