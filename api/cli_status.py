@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from api.bootstrap import read_models
+from api.opening import require_ledger
 from api.settings import Settings
 from domain.ledger import Ledger
 from domain.storage import eventsourcing_env, is_postgres, postgres_schema, sqlite_path
@@ -49,8 +50,7 @@ def read_only_engine(url: str) -> Engine:
 def read_status(url: str) -> list[ReadModelStatus]:
     """Every read model's status from the ledger at ``url``, reading only; raises Unreachable."""
     where = _where(url)
-    if not is_postgres(url) and not Path(sqlite_path(url)).is_file():
-        raise Unreachable(f"there is no ledger database at {where}")
+    require_ledger(url)  # NoLedger, and nothing created, when there is none
     engine = read_only_engine(url)
     ledger = None
     try:
