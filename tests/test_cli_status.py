@@ -86,7 +86,8 @@ def test_a_database_that_is_not_there_is_3_and_is_not_created(database_url, caps
 @pytest.mark.postgres
 def test_a_server_that_does_not_answer_is_3(capsys) -> None:
     code, _, err = status(capsys, "postgresql://postgres:hunter2@127.0.0.1:1/test")
-    assert code == 3 and "cannot read the ledger at postgresql://127.0.0.1:1/test" in err and "hunter2" not in err
+    assert code == 3 and "cannot connect to the database at postgresql://postgres:***@127.0.0.1:1/test" in err
+    assert "hunter2" not in err
 
 
 def test_the_status_command_names_every_read_model_bootstrap_wires(services, capsys) -> None:
