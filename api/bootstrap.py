@@ -23,6 +23,7 @@ from projections.checkpoints import CheckpointSigner, StoredCheckpoint, ensure_c
 from projections.checkpoints import create_table as create_checkpoint_table
 from projections.chronology import ChronologyProjection
 from projections.db import make_engine, readers
+from projections.eventstore import open_ledger
 from projections.identity import IdentityProjection
 from projections.integrity import IntegrityProjection, leaves_for
 from projections.matching import MatchingProjection
@@ -95,7 +96,7 @@ def _receipt(accepted: Accepted, leaf) -> dict:
 def bootstrap(settings: Settings) -> Services:
     """Open the ledger at ``settings.database_url`` with every read model, creating tables if absent."""
     engine = make_engine(settings.database_url)  # first: it creates a named PostgreSQL schema
-    ledger = Ledger.from_url(settings.database_url)
+    ledger = open_ledger(settings.database_url)
     key = ensure_checkpoint_key(Path(settings.checkpoint_key))
     signer = CheckpointSigner(settings.origin, key, settings.checkpoint_every, settings.checkpoint_seconds)
     runner = ProjectionRunner(

@@ -58,6 +58,7 @@ from projections.checkpoints import (
     stored_log,
 )
 from projections.db import make_engine
+from projections.eventstore import open_ledger
 from projections.integrity import root_hash, tree_size
 
 EXIT_FAILED = 1
@@ -253,7 +254,7 @@ def _database(settings: Settings, args: argparse.Namespace) -> _Source:
     else:
         raise NotFound("no checkpoint key here to take the vkey from: pass --vkey with the ledger's verifier key")
     engine = make_engine(settings.database_url)
-    ledger = Ledger.from_url(settings.database_url)
+    ledger = open_ledger(settings.database_url)
     with engine.connect() as conn:  # read first: the walk below then covers at least this much
         latest = latest_checkpoint(conn)
         total = tree_size(conn)

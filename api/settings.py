@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 
-from domain.storage import DEFAULT_URL
+from projections.database_url import DEFAULT_URL
 
 
 @dataclass(frozen=True)
