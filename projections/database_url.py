@@ -111,11 +111,19 @@ def unreachable(url: str, reason: str | None = None) -> Unavailable:
             f"cannot connect to PostgreSQL at {target.host}:{target.port} (database {target.dbname}) within "
             f"{CONNECT_TIMEOUT} s{reason}; check that it is running and that the database URL is right"
         )
-    return Unavailable(f"cannot open the SQLite database {sqlite_path(url)}{reason}; check the path and its permissions")
+    path = sqlite_path(url)
+    return Unavailable(f"cannot open the SQLite database {path}{reason}; check the path and its permissions")
+
+
+def libpq_reason(error: BaseException) -> str:
+    """What libpq says went wrong, without the preamble: from 'connection to server at "h", port p
+    failed: Connection refused' keep 'Connection refused' (host and port are named already)."""
+    return str(error).strip().splitlines()[0].rpartition(": ")[2].strip() if str(error).strip() else ""
 
 
 def _refused(url: str, problem: str) -> DatabaseUrlError:
-    return DatabaseUrlError(f"database URL {_shown(url)!r} is not valid: {problem}; a valid URL looks like {VALID_FORMS}")
+    shown = _shown(url)
+    return DatabaseUrlError(f"database URL {shown!r} is not valid: {problem}; a valid URL looks like {VALID_FORMS}")
 
 
 def _shown(url: str) -> str:

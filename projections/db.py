@@ -1,9 +1,9 @@
 """The read models' database: SQLAlchemy Core in the same database as the event store.
 
-One URL (projections/database_url) gives both. On SQLite every write transaction begins IMMEDIATE, so two
-processes catching up serialise on the database lock instead of failing to upgrade a read lock;
-read-only work goes through ``readers(engine)``, whose transactions begin DEFERRED and so never
-queue behind a writer (WAL lets readers and one writer run together). On PostgreSQL the engine
+One URL (projections/database_url) gives both. On SQLite every write transaction begins IMMEDIATE,
+so two processes catching up serialise on the database lock instead of failing to upgrade a read
+lock; read-only work goes through ``readers(engine)``, whose transactions begin DEFERRED and so
+never queue behind a writer (WAL lets readers and one writer run together). On PostgreSQL the engine
 connects straight away, so a server that cannot be reached is named at startup (Unavailable), in
 seconds, instead of surfacing later as a driver error.
 """
@@ -14,7 +14,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, exc, text
 
-from projections.database_url import CONNECT_TIMEOUT, is_postgres, postgres_schema, sqlite_path, unreachable
+from projections.database_url import (
+    CONNECT_TIMEOUT,
+    is_postgres,
+    libpq_reason,
+    postgres_schema,
+    postgres_target,
+    sqlite_path,
+    unreachable,
+)
 from projections.eventstore import DDL_LOCK_KEY
 
 metadata = MetaData()
@@ -24,6 +32,7 @@ _READ_ONLY = "ledger_read_only"
 def sqlalchemy_url(url: str) -> str:
     """The SQLAlchemy spelling of a ledger database URL (psycopg 3 driver, no ``schema`` parameter)."""
     if is_postgres(url):
+        postgres_target(url)  # refuses a URL the ledger would misread
         parts = urlsplit(url)
         return urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, "", ""))
     return f"sqlite:///{sqlite_path(url)}"
@@ -71,8 +80,7 @@ def _first_connection(engine: Engine, url: str) -> Connection:
         return engine.connect()
     except (exc.OperationalError, exc.InterfaceError) as error:
         engine.dispose()
-        # libpq says 'connection to server at "h", port p failed: <reason>': keep the reason.
-        raise unreachable(url, str(error.orig).splitlines()[0].rpartition(": ")[2] if error.orig else None) from error
+        raise unreachable(url, libpq_reason(error.orig or error)) from error
 
 
 def readers(engine: Engine) -> Engine:

@@ -1,4 +1,4 @@
-"""The event store: eventsourcing's own recorders, on the database a URL names (projections/database_url).
+"""The event store: eventsourcing's own recorders, on the database a URL names (database_url.py).
 
 ``sqlite:///path`` selects eventsourcing's SQLite recorder, ``postgresql://user@host:port/db`` its
 PostgreSQL recorder. Both are subclassed for two things only: a batch is appended only if the
@@ -29,12 +29,20 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
 from eventsourcing.utils import Environment, EnvType
+import psycopg
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from domain.ledger import Ledger, StaleAggregates
-from projections.database_url import CONNECT_TIMEOUT, is_postgres, postgres_target, sqlite_path, unreachable
+from projections.database_url import (
+    CONNECT_TIMEOUT,
+    is_postgres,
+    libpq_reason,
+    postgres_target,
+    sqlite_path,
+    unreachable,
+)
 
 #: PostgreSQL advisory lock key held while creating tables, so processes starting together (``ledger
 #: serve --workers N``) never run DDL at once: concurrent CREATE OR REPLACE FUNCTION fails with
@@ -54,10 +62,29 @@ def open_ledger(url: str) -> Ledger:
     and port, never the password) when the database cannot be reached within CONNECT_TIMEOUT.
     """
     env = eventsourcing_env(url)
+    if is_postgres(url):
+        _reach_postgres(url)
     try:
         return Ledger(env=env)
-    except (OperationalError, InterfaceError) as exc:
+    except (OperationalError, InterfaceError) as exc:  # on PostgreSQL, only if lost since _reach_postgres
         raise unreachable(url, None if is_postgres(url) else str(exc)) from exc
+
+
+def _reach_postgres(url: str) -> None:
+    """Connect once, within CONNECT_TIMEOUT, before the ledger makes its pool: a server that cannot
+    be reached is then named with libpq's reason, and no pool is left retrying in the background."""
+    target = postgres_target(url)
+    try:
+        psycopg.connect(
+            host=target.host,
+            port=target.port,
+            dbname=target.dbname,
+            user=target.user,
+            password=target.password,
+            connect_timeout=CONNECT_TIMEOUT,
+        ).close()
+    except psycopg.OperationalError as exc:
+        raise unreachable(url, libpq_reason(exc)) from exc
 
 
 def refuse_stale(found: Mapping[UUID, int], expected: Mapping[UUID, int]) -> None:

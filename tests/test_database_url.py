@@ -13,8 +13,11 @@ import string
 import threading
 import time
 from collections.abc import Callable, Iterator
+from urllib.parse import quote
 
 import pytest
+from eventsourcing.persistence import InfrastructureFactory, OperationalError
+from eventsourcing.utils import Environment
 from hypothesis import given, strategies as st
 
 from api.bootstrap import bootstrap
@@ -29,7 +32,8 @@ from projections.database_url import (
     sqlite_path,
 )
 from projections.db import make_engine
-from projections.eventstore import open_ledger
+from projections.eventstore import eventsourcing_env, open_ledger
+from tests.conftest import POSTGRES_URL
 
 VALID_FORMS = ("sqlite:///relative.db", "sqlite:////absolute/path.db", "postgresql://user@host:5432/db[?schema=name]")
 BOUND = 30  # seconds: generous for a loaded machine; the ledger gives up after CONNECT_TIMEOUT
@@ -154,13 +158,13 @@ def test_a_postgres_url_may_leave_out_port_user_and_schema():
 
 
 @pytest.fixture
-def silent_postgres_port() -> Iterator[int]:
-    """A port where connections are accepted (by the kernel) but nothing ever answers."""
+def silent_postgres() -> Iterator[socket.socket]:
+    """A listening socket whose connections are accepted (by the kernel) but never answered."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
     try:
-        yield listener.getsockname()[1]
+        yield listener
     finally:
         listener.close()
 
@@ -184,16 +188,37 @@ def test_a_postgres_refusing_connections_is_named_within_seconds(opener, tmp_pat
 
 
 @pytest.mark.parametrize("opener", OPENERS)
-def test_a_postgres_that_never_answers_is_named_within_seconds(opener, tmp_path, silent_postgres_port):
-    url = f"postgresql://postgres@127.0.0.1:{silent_postgres_port}/test"
+def test_a_postgres_that_never_answers_is_named_within_seconds(opener, tmp_path, silent_postgres):
+    port = silent_postgres.getsockname()[1]
+    url = f"postgresql://postgres@127.0.0.1:{port}/test"
     error, seconds = failure_within(BOUND, lambda: OPENERS[opener](url, tmp_path))
-    assert_unavailable_naming(error, seconds, f"127.0.0.1:{silent_postgres_port}")
+    assert_unavailable_naming(error, seconds, f"127.0.0.1:{port}")
     assert seconds >= CONNECT_TIMEOUT - 1  # it did wait for an answer, then gave up
 
 
-def test_a_missing_postgres_database_is_named_with_the_servers_reason(tmp_path):
-    error, seconds = failure_within(BOUND, lambda: make_engine("postgresql://postgres@127.0.0.1:5432/no_such_ledger_db"))
-    assert_unavailable_naming(error, seconds, "127.0.0.1:5432")
+def test_the_event_stores_pool_gives_up_on_a_postgres_that_never_answers(silent_postgres):
+    """open_ledger connects once before the pool exists; the pool must not wait long either (when
+    the server stops answering after that, or for any later connection): POSTGRES_CONNECT_TIMEOUT."""
+    port = silent_postgres.getsockname()[1]
+    factory = InfrastructureFactory.construct(
+        Environment("Ledger", eventsourcing_env(f"postgresql://postgres@127.0.0.1:{port}/test"))
+    )
+    try:
+        error, seconds = failure_within(BOUND, factory.application_recorder)
+    finally:
+        silent_postgres.close()  # resets the pool's pending attempts, so it closes promptly
+        factory.close()
+    assert isinstance(error, OperationalError), repr(error)
+    assert CONNECT_TIMEOUT - 1 <= seconds < BOUND, f"took {seconds:.1f} s"
+
+
+@pytest.mark.parametrize("opener", OPENERS)
+def test_a_missing_postgres_database_is_named_with_the_servers_reason(opener, tmp_path):
+    server = postgres_target(POSTGRES_URL)
+    auth = f"{quote(server.user)}:{quote(server.password)}" if server.password else quote(server.user)
+    url = f"postgresql://{auth}@{server.host}:{server.port}/no_such_ledger_db"
+    error, seconds = failure_within(BOUND, lambda: OPENERS[opener](url, tmp_path))
+    assert_unavailable_naming(error, seconds, f"{server.host}:{server.port}")
     assert "no_such_ledger_db" in str(error) and "does not exist" in str(error)
 
 
