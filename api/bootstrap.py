@@ -36,6 +36,7 @@ from projections.checkpoints import CheckpointSigner, StoredCheckpoint, ensure_c
 from projections.checkpoints import create_table as create_checkpoint_table
 from projections.chronology import ChronologyProjection
 from projections.db import make_engine, readers
+from projections.eventstore import open_ledger
 from projections.identity import IdentityProjection
 from projections.integrity import IntegrityProjection, leaves_for
 from projections.matching import MatchingProjection
@@ -128,7 +129,7 @@ def bootstrap(settings: Settings, create: bool = True) -> Services:
     if not create:
         require_ledger(settings.database_url)
     engine = make_engine(settings.database_url)  # first: it creates a named PostgreSQL schema
-    ledger = Ledger.from_url(settings.database_url)
+    ledger = open_ledger(settings.database_url)
     key = ensure_checkpoint_key(Path(settings.checkpoint_key), create=create)
     signer = None if key is None else CheckpointSigner(
         settings.origin, key, settings.checkpoint_every, settings.checkpoint_seconds

@@ -51,6 +51,7 @@ from domain.ledger import Ledger
 from domain.merkle import verify_consistency
 from projections.checkpoints import StoredLeafEvent, consistency_proof, latest_checkpoint, stored_log
 from projections.db import make_engine
+from projections.eventstore import open_ledger
 from projections.integrity import root_hash, tree_size
 
 EXIT_FAILED = 1
@@ -162,7 +163,7 @@ def _database(settings: Settings, args: argparse.Namespace) -> _Source:
             "pass --vkey with the ledger's verifier key"
         )
     engine = make_engine(settings.database_url)
-    ledger = Ledger.from_url(settings.database_url)
+    ledger = open_ledger(settings.database_url)
     with engine.connect() as conn:  # read first: the walk below then covers at least this much
         latest = latest_checkpoint(conn)
         total = tree_size(conn)

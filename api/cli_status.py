@@ -24,7 +24,8 @@ from api.bootstrap import read_models
 from api.opening import require_ledger
 from api.settings import Settings
 from domain.ledger import Ledger
-from domain.storage import eventsourcing_env, is_postgres, postgres_schema, sqlite_path
+from projections.database_url import is_postgres, postgres_schema, sqlite_path
+from projections.eventstore import eventsourcing_env
 from projections.runner import ProjectionRunner
 from projections.stalls import ReadModelStatus
 

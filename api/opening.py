@@ -18,7 +18,7 @@ from sqlalchemy.pool import NullPool
 
 from api.tokens import api_tokens
 from domain.errors import NotFound, Unavailable
-from domain.storage import is_postgres, postgres_schema, sqlite_path
+from projections.database_url import is_postgres, postgres_schema, sqlite_path
 from projections.db import sqlalchemy_url
 
 #: The table ``bootstrap`` creates last: where it is, a ledger was initialised in full.

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 from domain.errors import LedgerError
-from domain.storage import DEFAULT_URL
+from projections.database_url import DEFAULT_URL
 
 # Upper bounds a deployment has no reason to exceed; a value beyond one is a typo, not a wish.
 MAX_BODY_BYTES = 1 << 30

@@ -30,9 +30,18 @@ from domain.errors import (
     WrongAgency,
 )
 from domain.records import Record, parse_payload, peek_agency, record_aggregate_id
-from domain.storage import StaleAggregates, eventsourcing_env
 
 MAX_SAVE_ATTEMPTS = 5
+
+
+class StaleAggregates(Exception):
+    """An aggregate a batch was judged against (an agency and its keys) changed before the batch
+    was appended. The event store's recorder raises it inside the appending transaction, which then
+    stores nothing; the ledger judges the batch again against the log as it now is.
+
+    Not a LedgerError: it never leaves the ledger. Refusing stale ``expected_versions`` this way is
+    the one thing the ledger asks of the event store it is given, beyond eventsourcing's contract.
+    """
 
 
 class BytesAsBase64(Transcoding):
@@ -91,17 +100,13 @@ class Accepted:
 
 
 class Ledger(Application):
-    """The event-sourced ledger. Keep one per process: it owns the database connection pool."""
+    """The event-sourced ledger, on the event store its ``env`` names (callers build that env from a
+    database URL; the domain knows no databases). Keep one per process: it owns the connection pool."""
 
     name = "Ledger"
 
-    @classmethod
-    def from_url(cls, url: str) -> Ledger:
-        """A ledger on the database a URL names (domain/storage)."""
-        return cls(env=eventsourcing_env(url))
-
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
-        """The configuration comes from the database URL alone, never from ambient variables.
+        """The configuration comes from the given env alone, never from ambient variables.
 
         eventsourcing would otherwise read the process environment too, where a stray
         ``COMPRESSOR_TOPIC`` or ``LEDGER_SQLITE_DBNAME`` would silently change how or where the log
@@ -272,7 +277,8 @@ class Ledger(Application):
     ) -> dict[uuid.UUID, Record.Recorded]:
         """Store the new records in one transaction and fill in their results; returns, for each
         record id, the event the ledger holds. The transaction also checks that every agency is
-        still at the version ``judged_at`` (domain/storage), so keys are judged as of the append.
+        still at the version ``judged_at`` (else the recorder raises StaleAggregates), so keys are
+        judged as of the append.
 
         When some already exist (a repeat, or another process got there first) the store refuses the
         whole transaction: those are settled one by one and the rest saved again.

@@ -21,9 +21,10 @@ from domain.errors import (
     SignatureRejected,
     WrongAgency,
 )
-from domain.ledger import Accepted, Ledger
+from domain.ledger import Accepted
 from domain.records import Record, record_aggregate_id
-from domain.storage import DatabaseUrlError
+from projections.database_url import DatabaseUrlError
+from projections.eventstore import open_ledger
 from tests.conftest import concern
 
 AGENCY = "northshire-police"
@@ -277,7 +278,7 @@ def test_a_key_revoked_while_a_batch_is_judged_is_honoured_at_the_append(
     the append notices, stores nothing, and the batch is judged again against the log as it is."""
     keyid = dsse.key_id(agency_key.public_key())
     read_keys = services.ledger._signing_keys
-    other_process = Ledger.from_url(database_url)
+    other_process = open_ledger(database_url)
 
     def read_then_revoke(agency_id):
         keys = read_keys(agency_id)
@@ -415,7 +416,7 @@ def test_the_ledger_ignores_ambient_eventsourcing_variables(database_url, monkey
     monkeypatch.setenv("LEDGER_SQLITE_DBNAME", str(tmp_path / "elsewhere.db"))
     monkeypatch.setenv("LEDGER_PERSISTENCE_MODULE", "eventsourcing.popo")
     monkeypatch.setenv("COMPRESSOR_TOPIC", "eventsourcing.compressor:ZlibCompressor")
-    ledger = Ledger.from_url(database_url)
+    ledger = open_ledger(database_url)
     try:
         ledger.register_agency(AGENCY, "police", "N", Ed25519PrivateKey.generate().public_key())
         assert type(ledger.recorder).__module__ != "eventsourcing.popo"
@@ -423,7 +424,7 @@ def test_the_ledger_ignores_ambient_eventsourcing_variables(database_url, monkey
     finally:
         ledger.close()
     assert not (tmp_path / "elsewhere.db").exists()
-    reopened = Ledger.from_url(database_url)
+    reopened = open_ledger(database_url)
     try:
         assert reopened.agency(AGENCY).agency_id == AGENCY
     finally:
@@ -433,4 +434,4 @@ def test_the_ledger_ignores_ambient_eventsourcing_variables(database_url, monkey
 @pytest.mark.parametrize("url", ["mysql://db/ledger", "sqlite://", "sqlite:///", "ledger.db"])
 def test_an_unsupported_database_url_is_refused(url):
     with pytest.raises(DatabaseUrlError):
-        Ledger.from_url(url)
+        open_ledger(url)

@@ -29,6 +29,7 @@ from eventsourcing import persistence as es
 from api import problems, tokens
 from api.bootstrap import bootstrap
 from api.settings import Settings
+from projections.eventstore import eventsourcing_env
 from api.web_session import CSRF_FIELD
 from domain import envelope as dsse
 from domain.ledger import Ledger
@@ -79,7 +80,7 @@ def test_a_sqlite_file_that_cannot_be_opened_is_unreachable_but_bad_sql_is_a_bug
     engine = sqlalchemy.create_engine(f"sqlite:///{missing}")
     wrapped = raised(lambda: engine.connect())
     engine.dispose()
-    event_store = raised(lambda: Ledger.from_url(f"sqlite:///{missing}"))
+    event_store = raised(lambda: Ledger(env=eventsourcing_env(f"sqlite:///{missing}")))
     assert isinstance(event_store, es.InterfaceError) and isinstance(event_store.__cause__, sqlite3.OperationalError)
     assert is_unreachable(driver) and is_unreachable(wrapped) and is_unreachable(event_store)
     bad_sql = raised(lambda: sqlite3.connect(tmp_path / "here.db").execute("SELECT * FROM no_such_table"))

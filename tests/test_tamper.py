@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, text
 from api.bootstrap import Services
 from domain.checkpoint import Checkpoint, sign_checkpoint, vkey
 from domain.merkle import leaf_hash
-from domain.storage import is_postgres
+from projections.database_url import is_postgres
 from projections.checkpoints import entries
 from projections.db import make_engine
 from tests.test_export_verify import Case, build_case, cli, db_args

@@ -1,70 +1,90 @@
-"""One database URL selects the event store (SPEC section 5).
+"""The event store: eventsourcing's own recorders, on the database a URL names (database_url.py).
 
 ``sqlite:///path`` selects eventsourcing's SQLite recorder, ``postgresql://user@host:port/db`` its
-PostgreSQL recorder. A ``schema`` query parameter (``?schema=name``) keeps a ledger in its own
-PostgreSQL schema, which is how tests and side-by-side ledgers share one server.
+PostgreSQL recorder. Both are subclassed for two things only: a batch is appended only if the
+agencies it was judged against are unchanged (so keys are decided by the log at the append; the
+domain's StaleAggregates says they were not), and on PostgreSQL a batch is sent as arrays (fast).
+Tables, locking and notification order are theirs; tests/test_eventstore_contract.py runs
+eventsourcing's own recorder tests against these subclasses.
 
-Both recorders are eventsourcing's own, subclassed for two things only: a batch is appended only if
-the agencies it was judged against are unchanged (so keys are decided by the log at the append), and
-on PostgreSQL a batch is sent as arrays (fast). Tables, locking and notification order are theirs.
+This is the only module that knows how a Ledger is wired to a database: ``open_ledger(url)``.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, InternalError, ProgrammingError, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
 from eventsourcing.utils import Environment, EnvType
+import psycopg
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from domain.errors import LedgerError
+from domain.ledger import Ledger, StaleAggregates
+from projections.database_url import (
+    CONNECT_TIMEOUT,
+    is_postgres,
+    libpq_reason,
+    postgres_target,
+    sqlite_path,
+    unreachable,
+)
 
-DEFAULT_URL = "sqlite:///ledger.db"
 #: PostgreSQL advisory lock key held while creating tables, so processes starting together (``ledger
 #: serve --workers N``) never run DDL at once: concurrent CREATE OR REPLACE FUNCTION fails with
 #: "tuple concurrently updated", and concurrent CREATE ... IF NOT EXISTS with a duplicate key.
 DDL_LOCK_KEY = 0x5AFE_1ED6
 
-
-class DatabaseUrlError(LedgerError):
-    """The database URL names no backend the ledger supports."""
-
-    slug = "bad-database-url"
-
-
-def postgres_schema(url: str) -> str:
-    """The PostgreSQL schema a URL names (``public`` unless ``?schema=`` says otherwise)."""
-    query = parse_qs(urlsplit(url).query)
-    return query.get("schema", ["public"])[0]
+# The pool's background workers log each failed connection attempt; without this, Python's last-resort
+# handler would print them on standard error, beside the one line the caller gets (an application
+# that configures logging still sees them).
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
 
-def is_postgres(url: str) -> bool:
-    """Whether the URL selects PostgreSQL."""
-    return urlsplit(url).scheme.split("+")[0] in ("postgresql", "postgres")
+def open_ledger(url: str) -> Ledger:
+    """The ledger on the database a URL names, its tables created if absent.
+
+    Raises DatabaseUrlError for a URL that names no usable database, and Unavailable (naming host
+    and port, never the password) when the database cannot be reached within CONNECT_TIMEOUT.
+    """
+    env = eventsourcing_env(url)
+    if is_postgres(url):
+        _reach_postgres(url)
+    try:
+        return Ledger(env=env)
+    except (OperationalError, InterfaceError) as exc:  # on PostgreSQL, only if lost since _reach_postgres
+        raise unreachable(url, None if is_postgres(url) else str(exc)) from exc
 
 
-def sqlite_path(url: str) -> str:
-    """The file path of a ``sqlite:///`` URL (``sqlite:////abs`` for an absolute path)."""
-    if not url.startswith("sqlite:///"):
-        raise DatabaseUrlError(f"unsupported database URL scheme in {url.split(':', 1)[0]!r}")
-    path = url[len("sqlite:///"):]
-    if not path:
-        raise DatabaseUrlError("a sqlite URL needs a file path: sqlite:///ledger.db")
-    return path
-
-
-class StaleAggregates(Exception):
-    """An aggregate a batch was judged against (an agency and its keys) changed before the batch
-    was appended. Raised inside the appending transaction, which then stores nothing; the caller
-    judges the batch again against the log as it now is."""
+def _reach_postgres(url: str) -> None:
+    """Connect once, within CONNECT_TIMEOUT, before the ledger makes its pool: a server that cannot
+    be reached is then named with libpq's reason, and no pool is left retrying in the background."""
+    target = postgres_target(url)
+    try:
+        psycopg.connect(
+            host=target.host,
+            port=target.port,
+            dbname=target.dbname,
+            user=target.user,
+            password=target.password,
+            connect_timeout=CONNECT_TIMEOUT,
+        ).close()
+    except psycopg.OperationalError as exc:
+        raise unreachable(url, libpq_reason(exc)) from exc
 
 
 def refuse_stale(found: Mapping[UUID, int], expected: Mapping[UUID, int]) -> None:
@@ -187,19 +207,22 @@ class PatientSQLiteFactory(SQLiteFactory):
 
 
 def eventsourcing_env(url: str) -> dict[str, str]:
-    """The eventsourcing environment variables for a database URL."""
+    """The eventsourcing environment for a database URL (raises DatabaseUrlError for a bad URL)."""
     if is_postgres(url):
-        parts = urlsplit(url)
+        target = postgres_target(url)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
-            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parts.port or 5432),
-            "POSTGRES_USER": unquote(parts.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(parts.password or ""),
-            "POSTGRES_SCHEMA": postgres_schema(url),
+            "POSTGRES_DBNAME": target.dbname,
+            "POSTGRES_HOST": target.host,
+            "POSTGRES_PORT": str(target.port),
+            "POSTGRES_USER": target.user,
+            "POSTGRES_PASSWORD": target.password,
+            "POSTGRES_SCHEMA": target.schema,
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_MAX_OVERFLOW": "4",
+            # How long to wait for a connection from the pool, so also for a server that does not
+            # answer: fail in seconds, naming it, rather than hang.
+            "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
             "POSTGRES_LOCK_TIMEOUT": "30",
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
             "APPLICATION_RECORDER_TOPIC": f"{__name__}:{BatchPostgresRecorder.__qualname__}",
