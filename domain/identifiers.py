@@ -33,21 +33,21 @@ MAX_POSTCODE = 10
 MAX_ALIASES = 20
 
 
-def check_nhs_number(value: object) -> str:
+def check_nhs_number(value: object, field: str = "nhs_number") -> str:
     """Return ``value`` if it is a 10-digit NHS number with a valid Modulus 11 check digit."""
     if not isinstance(value, str) or not _NHS_FORM.fullmatch(value):
-        raise InvalidPayload("nhs_number must be exactly 10 digits")
+        raise InvalidPayload(f"{field} must be exactly 10 digits")
     if not nhs.is_valid(value):
-        raise InvalidPayload("nhs_number has an invalid Modulus 11 check digit")
+        raise InvalidPayload(f"{field} has an invalid Modulus 11 check digit")
     return value
 
 
-def check_upn(value: object) -> str:
+def check_upn(value: object, field: str = "upn") -> str:
     """Return ``value`` if it is a 13-character Unique Pupil Number with a valid check letter."""
     if not isinstance(value, str) or not _UPN_FORM.fullmatch(value):
-        raise InvalidPayload("upn must be 13 characters: a check letter, 11 digits, a digit or letter")
+        raise InvalidPayload(f"{field} must be 13 characters: a check letter, 11 digits, a digit or letter")
     if not upn.is_valid(value):
-        raise InvalidPayload("upn has an invalid check letter")
+        raise InvalidPayload(f"{field} has an invalid check letter")
     return value
 
 
@@ -116,8 +116,8 @@ def parse_identifiers(data: object, field: str, agency: str, allow_agency: bool 
         return None if key not in data else check_printable(data[key], f"{field}.{key}", max_length)
 
     return ChildIdentifiers(
-        nhs_number=None if "nhs_number" not in data else check_nhs_number(data["nhs_number"]),
-        upn=None if "upn" not in data else check_upn(data["upn"]),
+        nhs_number=None if "nhs_number" not in data else check_nhs_number(data["nhs_number"], f"{field}.nhs_number"),
+        upn=None if "upn" not in data else check_upn(data["upn"], f"{field}.upn"),
         local_id=None if "local_id" not in data else check_reference(data["local_id"], f"{field}.local_id"),
         agency=scope,
         given_name=optional_text("given_name"),

@@ -8,20 +8,20 @@ from hypothesis import given, strategies as st
 
 from domain.errors import InvalidPayload, MalformedRequest
 from domain.text import check_printable, check_query_text, check_reference, check_text, shown_name, text_fault
-from tests.unicode_text import any_text, encodable, free_text_ok, line_ok
+from tests.unicode_text import encodable, free_text_ok, line_ok, texts
 
 
-@given(any_text)
+@given(texts)
 def test_free_text_is_refused_exactly_when_the_rule_says(text):
     assert (text_fault(text) is None) == free_text_ok(text)
 
 
-@given(any_text)
+@given(texts)
 def test_a_single_line_value_is_refused_exactly_when_it_is_not_printable(text):
     assert (text_fault(text, single_line=True) is None) == line_ok(text)
 
 
-@given(any_text)
+@given(texts)
 def test_whatever_passes_can_be_stored_as_utf8_and_single_line_is_the_stricter_rule(text):
     if text_fault(text) is None:
         assert encodable(text)
@@ -29,7 +29,7 @@ def test_whatever_passes_can_be_stored_as_utf8_and_single_line_is_the_stricter_r
         assert text_fault(text) is None and not set(text) & set("\t\n\r\u2028\u2029")
 
 
-@given(any_text.filter(lambda t: 1 <= len(t)), st.sampled_from([InvalidPayload, MalformedRequest]), st.booleans())
+@given(texts.filter(lambda t: 1 <= len(t)), st.sampled_from([InvalidPayload, MalformedRequest]), st.booleans())
 def test_a_refusal_names_the_field_and_never_the_value(text, error, single_line):
     try:
         assert check_text(text, "summary", 100, single_line=single_line, error=error) == text
@@ -91,7 +91,7 @@ def test_type_and_length_come_first(value, words):
         check_text(value, "name", 5)
 
 
-@given(st.one_of(any_text, st.integers(), st.none()))
+@given(st.one_of(texts, st.integers(), st.none()))
 def test_a_shown_name_is_always_safe_to_print(name):
     shown = shown_name(name)
     assert shown.isprintable() and 0 < len(shown) <= 60

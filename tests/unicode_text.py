@@ -24,6 +24,14 @@ any_char = st.one_of(
     st.sampled_from(EDGES),
 )
 any_text = st.text(any_char, max_size=24)
+#: Mostly ordinary text with one edge character somewhere: each edge is met often, alone.
+edgy_text = st.builds(
+    lambda before, edge, after: before + edge + after,
+    st.text(st.characters(categories=("L", "N", "P", "Zs")), max_size=6),
+    st.sampled_from(EDGES),
+    st.text(st.characters(categories=("L", "N", "P", "Zs")), max_size=6),
+)
+texts = st.one_of(any_text, edgy_text)
 
 
 def is_noncharacter(char: str) -> bool:
