@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import AlreadyExists, InvalidPayload, LedgerError, NotFound
-from domain.text import check_printable, check_text
+from domain.text import check_printable, check_text, shown_name
 
 AGENCY_KINDS = (
     "police", "health", "school", "early_years", "housing", "probation", "social_care", "other",
@@ -140,7 +140,7 @@ class Agency(Aggregate):
     def revoke_key(self, keyid: str, reason: str) -> None:
         """Stop a key signing from now on."""
         if keyid not in self.keys:
-            raise NotFound(f"agency {self.agency_id} has no key {keyid}")
+            raise NotFound(f"agency {self.agency_id} has no key {shown_name(keyid, 64)}")
         if keyid in self.revoked:
             raise AlreadyExists(f"key {keyid} is already revoked")
         self._key_revoked(agency_id=self.agency_id, keyid=keyid, reason=reason)

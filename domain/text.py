@@ -103,12 +103,12 @@ def check_query_text(value: object, field: str, max_length: int, *, single_line:
     return check_text(value, field, max_length, single_line=single_line, error=MalformedRequest)
 
 
-def shown_name(name: object) -> str:
-    """A caller-supplied field name as an error message may repeat it: only a short printable one.
+def shown_name(name: object, max_length: int = 40) -> str:
+    """A caller-supplied name or id as an error message may repeat it: only a short printable one.
 
     Unknown fields are named back to the integrator who sent them, but a name can hold anything,
     and a message must never carry a control character or a lone surrogate.
     """
-    if isinstance(name, str) and 0 < len(name) <= 40 and name.isprintable():
+    if isinstance(name, str) and 0 < len(name) <= max_length and name.isprintable():
         return name
-    return "(a name with characters no field name has)"
+    return "(one not shown: too long or not printable)"

@@ -95,4 +95,4 @@ def test_type_and_length_come_first(value, words):
 def test_a_shown_name_is_always_safe_to_print(name):
     shown = shown_name(name)
     assert shown.isprintable() and 0 < len(shown) <= 60
-    assert shown == name or shown.startswith("(a name")
+    assert shown == name or shown.startswith("(one not shown")

@@ -118,3 +118,9 @@ def test_what_the_ledger_refuses_it_refuses_the_same_from_json_bytes(services, r
     assert b"\\udfff" in payload
     (result,) = services.submit([json.dumps(dsse.sign(payload, agency_key)).encode()])
     assert isinstance(result, InvalidPayload) and "summary holds a lone surrogate" in str(result)
+
+
+def test_an_unknown_key_id_is_not_echoed_unless_printable(services, registered):
+    refuses_and_stores_nothing(services, lambda: services.ledger.revoke_key(registered, "k\x00\ud800", "lost"),
+                               NotFound, "has no key (one not shown")  # fmt: skip
+    refuses_and_stores_nothing(services, lambda: services.ledger.revoke_key(registered, "00" * 32, "lost"), NotFound, "00" * 32)
