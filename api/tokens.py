@@ -14,7 +14,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, timezone
 
 from sqlalchemy import (
     Column,
@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 
 from domain.errors import InvalidPayload, NotFound
+from domain.times import parse_time
 from projections.db import create_tables, metadata
 
 ROLES = ("agency", "practitioner", "inquiry", "admin")
@@ -100,16 +101,9 @@ def hash_token(secret: str) -> bytes:
 
 
 def parse_expiry(text: str) -> datetime:
-    """An RFC 3339 date-time with offset, or a date meaning "until the end of that day, UTC"."""
-    try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text) + timedelta(days=1), time(), timezone.utc)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise InvalidPayload("expiry must be an RFC 3339 date (YYYY-MM-DD) or date-time with offset") from None
-    if moment.tzinfo is None:
-        raise InvalidPayload("an expiry date-time needs an offset, e.g. 2027-01-31T17:00:00Z")
-    return moment.astimezone(timezone.utc)
+    """An RFC 3339 date-time with offset, or a date meaning "until the end of that day, UTC"
+    (domain/times, the one time reader); InvalidPayload otherwise, also beyond year 9999."""
+    return parse_time(text, "expiry", allow_date=True, date_end=True, error=InvalidPayload).instant
 
 
 def issue(

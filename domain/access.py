@@ -9,18 +9,24 @@ is allowed only because the reader gave a break-glass reason is flagged, with th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.agencies import check_agency_id
+from domain.councils import check_council_code
 from domain.entries import format_time
 from domain.errors import InvalidPayload
 from domain.ledger import Ledger
+from domain.text import check_printable, check_reference, check_text, shown_name
 
 #: What can be read about a child: the API's three reads, and the web view's page and print-out (each
 #: shows the chronology, the prompts and, on the page, possible matches: one look, one entry).
 READS = ("chronology", "risk", "possible_matches", "child_page", "print")
 MAX_REASON = 1000
+MAX_QUERY = 10
+MAX_QUERY_VALUE = 256
 
 
 class Access(Aggregate):
@@ -105,13 +111,12 @@ def log_access(
     """Append one access entry and return its aggregate id; call it before the answer is sent.
 
     ``query`` is the identifiers the reader asked by (e.g. ``{"nhs_number": ...}``), ``child`` the
-    child id they resolved to. Preconditions (InvalidPayload otherwise): ``read`` is one of READS, a
-    reason is 1-1000 characters, and a break-glass read has a reason.
+    child id they resolved to. Preconditions (InvalidPayload otherwise, and nothing is stored): ``read``
+    is one of READS, a break-glass read has a reason, and every text value passes text hygiene
+    (domain/text): the reason is free text of 1-1000 characters, everything else single-line. The
+    caller should check query values first, as MalformedRequest (400), with the same functions.
     """
-    if read not in READS:
-        raise InvalidPayload(f"read must be one of {', '.join(READS)}")
-    if reason is not None and (not isinstance(reason, str) or not 1 <= len(reason) <= MAX_REASON):
-        raise InvalidPayload(f"a break-glass reason must be 1-{MAX_REASON} characters")
+    check_access_fields(token_id, role, child, read, query, agency, local_authority, reason)
     if break_glass and reason is None:
         raise InvalidPayload("a break-glass read needs a reason")
     access = Access(
@@ -128,3 +133,32 @@ def log_access(
     )
     ledger.save(access)
     return access.id
+
+
+def check_access_fields(
+    token_id: object,
+    role: object,
+    child: object,
+    read: object,
+    query: object,
+    agency: object = None,
+    local_authority: object = None,
+    reason: object = None,
+) -> None:
+    """Every text value an access entry holds, checked before it is appended (SPEC 6.6)."""
+    if read not in READS:
+        raise InvalidPayload(f"read must be one of {', '.join(READS)}")
+    check_printable(token_id, "token_id", 128)
+    check_printable(role, "role", 64)
+    check_reference(child, "child")
+    if agency is not None:
+        check_agency_id(agency, "agency")
+    if local_authority is not None:
+        check_council_code(local_authority, "local_authority")
+    if not isinstance(query, Mapping) or len(query) > MAX_QUERY:
+        raise InvalidPayload(f"query must map at most {MAX_QUERY} parameter names to values")
+    for name, value in query.items():
+        check_printable(name, "a query parameter name", 64)
+        check_printable(value, f"query parameter {shown_name(name)}", MAX_QUERY_VALUE)
+    if reason is not None:
+        check_text(reason, "break-glass reason", MAX_REASON)

@@ -7,31 +7,57 @@ added it until the entry that revoked it, so revoking a key never invalidates wh
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import uuid
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import AlreadyExists, InvalidPayload, NotFound
+from domain.errors import AlreadyExists, InvalidPayload, LedgerError, NotFound
+from domain.text import check_printable, check_text, shown_name
 
 AGENCY_KINDS = (
     "police", "health", "school", "early_years", "housing", "probation", "social_care", "other",
 )  # fmt: skip
+#: The agency id rule as an anchored pattern, for request schemas (pydantic's ``pattern``).
+AGENCY_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+# ASCII only: no re.IGNORECASE (which lets the Kelvin sign match "k") and no \w or \d.
 _AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 AGENCY_NAMESPACE = uuid.UUID("0c8d0f53-6f4a-5d2e-8e7b-2b1f9a4c3d21")
+MAX_NAME = 200
+MAX_REASON = 1000
 
 
-def check_agency_id(agency_id: str) -> str:
-    """Agency ids are short lowercase slugs, so they read well in chronologies and URLs."""
-    if not isinstance(agency_id, str) or not _AGENCY_ID.fullmatch(agency_id):
-        raise InvalidPayload("agency id must be 1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
+def is_agency_id(value: object) -> bool:
+    """Whether ``value`` is an agency id: 1-64 ASCII ``a-z 0-9 . _ -``, starting with a letter or digit."""
+    return isinstance(value, str) and _AGENCY_ID.fullmatch(value) is not None
+
+
+def check_agency_id(agency_id: object, field: str = "agency id", *, error: type[LedgerError] = InvalidPayload) -> str:
+    """The one agency id rule, wherever an id arrives (registration, a payload's ``agency``, a link,
+    a query): short lowercase ASCII slugs, so they read well in chronologies and URLs."""
+    if not isinstance(agency_id, str):
+        raise error(f"{field} must be a string")
+    if not _AGENCY_ID.fullmatch(agency_id):
+        raise error(f"{field} must be 1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
     return agency_id
 
 
 def agency_aggregate_id(agency_id: str) -> uuid.UUID:
-    """The Agency aggregate id, derived from the agency id so registration is naturally unique."""
-    return uuid.uuid5(AGENCY_NAMESPACE, agency_id)
+    """The Agency aggregate id, derived from the agency id so registration is naturally unique.
+
+    The same as ``uuid.uuid5(AGENCY_NAMESPACE, agency_id)`` for every id, except that a string no
+    UTF-8 can spell (a lone surrogate, e.g. from a command line's undecodable bytes) gives an id
+    no agency has instead of an exception: looking it up then finds nothing.
+    """
+    return name_uuid(AGENCY_NAMESPACE, agency_id)
+
+
+def name_uuid(namespace: uuid.UUID, name: str) -> uuid.UUID:
+    """RFC 4122 version 5 UUID of ``name``; lone surrogates are encoded, not refused (see above)."""
+    digest = hashlib.sha1(namespace.bytes + name.encode("utf-8", "surrogatepass")).digest()
+    return uuid.UUID(bytes=digest[:16], version=5)
 
 
 class Agency(Aggregate):
@@ -82,6 +108,17 @@ class Agency(Aggregate):
     def create_id(agency_id: str, **_: object) -> uuid.UUID:
         return agency_aggregate_id(agency_id)
 
+    @staticmethod
+    def check_name(name: object) -> str:
+        """An agency's name, checked by the Ledger before registering: 1-200 printable characters."""
+        return check_printable(name, "agency name", MAX_NAME)
+
+    @staticmethod
+    def check_revocation_reason(reason: object) -> str:
+        """A key revocation's reason, checked by the Ledger before revoking: free text of 1-1000
+        characters (line breaks allowed)."""
+        return check_text(reason, "revocation reason", MAX_REASON)
+
     @event(Registered)
     def __init__(self, agency_id: str, kind: str, name: str) -> None:
         self.agency_id = agency_id
@@ -103,7 +140,7 @@ class Agency(Aggregate):
     def revoke_key(self, keyid: str, reason: str) -> None:
         """Stop a key signing from now on."""
         if keyid not in self.keys:
-            raise NotFound(f"agency {self.agency_id} has no key {keyid}")
+            raise NotFound(f"agency {self.agency_id} has no key {shown_name(keyid, 64)}")
         if keyid in self.revoked:
             raise AlreadyExists(f"key {keyid} is already revoked")
         self._key_revoked(agency_id=self.agency_id, keyid=keyid, reason=reason)

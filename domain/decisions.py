@@ -17,12 +17,14 @@ from datetime import datetime
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
+from domain.agencies import check_agency_id, name_uuid
 from domain.errors import InvalidPayload
-from domain.identifiers import check_reference, check_text
+from domain.text import check_printable, check_reference, check_text
 
 DECISIONS = ("acknowledged", "escalated", "dismissed")
 PROMPT_NAMESPACE = uuid.UUID("3b0e6f7a-91c2-5d4e-8f1a-6c2d9e4b7a35")
 MAX_REASON = 2000
+MAX_BY = 200
 
 
 def prompt_id_for(rule: str, rule_version: int, records: Iterable[tuple[str, str]]) -> str:
@@ -30,7 +32,7 @@ def prompt_id_for(rule: str, rule_version: int, records: Iterable[tuple[str, str
     behind it. The same records under the same rule version always give the same prompt, whichever
     child id they are read under; a prompt that gains a record is a new prompt, open for review."""
     parts = sorted(f"{agency}\x1f{record_id}" for agency, record_id in records)
-    return str(uuid.uuid5(PROMPT_NAMESPACE, "\x1e".join([rule, str(rule_version), *parts])))
+    return str(name_uuid(PROMPT_NAMESPACE, "\x1e".join([rule, str(rule_version), *parts])))
 
 
 class PromptDecision(Aggregate):
@@ -122,7 +124,8 @@ def record_decision(
     if decision not in DECISIONS:
         raise InvalidPayload(f"decision must be one of {', '.join(DECISIONS)}")
     check_text(reason, "reason", MAX_REASON)
-    check_text(by, "by", 200)
+    check_printable(by, "by", MAX_BY)
+    check_reference(prompt_id, "prompt_id")
     check_reference(rule, "rule")
     check_reference(child_id, "child_id")
     if not isinstance(rule_version, int) or isinstance(rule_version, bool) or rule_version < 1:
@@ -131,7 +134,7 @@ def record_decision(
     for item in records:
         if not isinstance(item, Mapping) or set(item) != {"agency", "record_id"}:
             raise InvalidPayload("each record must be an object with agency and record_id")
-        pairs.append((check_reference(item["agency"], "agency"), check_reference(item["record_id"], "record_id")))
+        pairs.append((check_agency_id(item["agency"], "agency"), check_reference(item["record_id"], "record_id")))
     if not pairs:
         raise InvalidPayload("a prompt names at least one record")
     if prompt_id != prompt_id_for(rule, rule_version, pairs):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -18,6 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from domain.errors import InvalidPayload, MalformedEnvelope, SignatureRejected
+from domain.jsonstrict import parse_json
+from domain.text import shown_name, text_fault
 
 PAYLOAD_TYPE = "application/vnd.safeguarding-ledger.record.v1+json"
 MAX_SIGNATURES = 8
@@ -117,46 +118,16 @@ def _strict_b64decode(text: str, what: str) -> bytes:
     return decoded
 
 
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
-    """A JSON object hook refusing repeated names, which different readers would resolve differently."""
-    data = dict(pairs)
-    if len(data) != len(pairs):
-        raise ValueError("repeated name in a JSON object")
-    return data
-
-
-def _refuse_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
-
-
-_STRICT_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
-
-
-def strict_json(data: bytes | str) -> object:
-    """Parse UTF-8 JSON strictly: no repeated object names, no NaN or Infinity.
-
-    Raises ValueError (including for nesting too deep to parse), so callers map one exception.
-    """
-    text = data.decode("utf-8") if isinstance(data, bytes) else data
-    try:
-        return _STRICT_DECODER.decode(text)
-    except RecursionError as exc:
-        raise ValueError("JSON nested too deeply") from exc
-
-
 def parse_envelope(data: bytes | str | dict) -> Envelope:
     """Parse a DSSE envelope strictly: JSON object, exactly the DSSE fields, valid base64, the ledger's
     payload type, one to eight signatures each with exactly ``keyid`` and ``sig``."""
     if isinstance(data, (bytes, str)):
-        try:
-            data = strict_json(data)
-        except ValueError as exc:  # UnicodeDecodeError is a ValueError
-            raise MalformedEnvelope(f"the envelope is not valid JSON (UTF-8): {exc}") from exc
+        data = parse_json(data, what="the envelope", error=MalformedEnvelope)
     if not isinstance(data, dict):
         raise MalformedEnvelope("the envelope must be a JSON object")
     fields = set(data)
     if fields != _ENVELOPE_FIELDS:
-        missing, extra = sorted(_ENVELOPE_FIELDS - fields), sorted(fields - _ENVELOPE_FIELDS)
+        missing, extra = sorted(_ENVELOPE_FIELDS - fields), sorted(shown_name(f) for f in fields - _ENVELOPE_FIELDS)
         raise MalformedEnvelope(f"envelope fields wrong: missing {missing}, unexpected {extra}")
     payload_type, payload, signatures = data["payloadType"], data["payload"], data["signatures"]
     if not isinstance(payload_type, str) or not isinstance(payload, str):
@@ -171,6 +142,9 @@ def parse_envelope(data: bytes | str | dict) -> Envelope:
             raise MalformedEnvelope("each signature must have exactly keyid and sig")
         if not isinstance(item["keyid"], str) or not isinstance(item["sig"], str):
             raise MalformedEnvelope("keyid and sig must be strings")
+        fault = text_fault(item["keyid"], single_line=True)
+        if fault is not None:  # every keyid is stored verbatim in the record's entry (SPEC 6.6)
+            raise MalformedEnvelope(f"a signature's keyid must be printable characters only: it holds {fault}")
         _strict_b64decode(item["sig"], "a signature")
         parsed.append(Signature(item["keyid"], item["sig"]))
     payload_bytes = _strict_b64decode(payload, "the payload")

@@ -126,8 +126,7 @@ class Ledger(Application):
         check_agency_id(agency_id)
         if kind not in AGENCY_KINDS:
             raise InvalidPayload(f"agency kind must be one of {', '.join(AGENCY_KINDS)}")
-        if not isinstance(name, str) or not 1 <= len(name) <= 200:
-            raise InvalidPayload("agency name must be 1-200 characters")
+        Agency.check_name(name)
         agency = Agency(agency_id=agency_id, kind=kind, name=name)
         keyid = dsse.key_id(public_key)
         agency.add_key(keyid, dsse.raw_public_key(public_key))
@@ -146,8 +145,7 @@ class Ledger(Application):
 
     def revoke_key(self, agency_id: str, keyid: str, reason: str) -> None:
         """Revoke a key from this point in the log on."""
-        if not isinstance(reason, str) or not 1 <= len(reason) <= 1000:
-            raise InvalidPayload("a revocation needs a reason of 1-1000 characters")
+        Agency.check_revocation_reason(reason)
         self._change_agency(agency_id, lambda agency: agency.revoke_key(keyid, reason))
 
     def _change_agency(self, agency_id: str, change: Callable[[Agency], None]) -> None:
@@ -170,6 +168,7 @@ class Ledger(Application):
         return AgencyInfo(agency.agency_id, agency.kind, agency.name, keys)
 
     def _agency(self, agency_id: str) -> Agency:
+        check_agency_id(agency_id)  # an id no agency can have is refused, never echoed back
         try:
             return self.repository.get(agency_aggregate_id(agency_id))
         except AggregateNotFoundError:

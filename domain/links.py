@@ -20,15 +20,17 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 
-from domain.agencies import agency_aggregate_id
+from domain.agencies import agency_aggregate_id, check_agency_id
 from domain.errors import AlreadyExists, InvalidPayload, NotFound
-from domain.identifiers import ChildIdentifiers, check_reference, check_text, parse_identifiers
+from domain.identifiers import ChildIdentifiers, parse_identifiers
+from domain.text import check_printable, check_reference, check_text
 from domain.records import Record, parse_payload, peek_agency, record_aggregate_id
 
 WITHDRAWAL_NAMESPACE = uuid.UUID("a4d27c51-0e8b-5f36-9c1d-7b3e5a2f8c64")
 _IDENTIFIER_FIELDS = {"nhs_number", "upn", "local_id", "agency"}
 MAX_IDENTIFIERS = 20
 MAX_REASON = 2000
+MAX_BY = 200
 
 
 def identity_keys(identifiers: Iterable[ChildIdentifiers]) -> list[str]:
@@ -131,7 +133,8 @@ class LinkReceipt:
 
 
 def _check_act(by: str, reason: str) -> None:
-    check_text(by, "by", 200)
+    """Who acted (one line) and why (free text), with text hygiene (domain/text)."""
+    check_printable(by, "by", MAX_BY)
     check_text(reason, "reason", MAX_REASON)
 
 
@@ -152,7 +155,7 @@ def link_identities(ledger: Application, identifiers: Iterable[Mapping], *, by: 
         if not isinstance(item, Mapping) or not set(item) <= _IDENTIFIER_FIELDS:
             raise InvalidPayload(f"{field} may only hold nhs_number, upn, local_id and agency")
         if item.get("local_id") is not None:
-            agency = check_reference(item.get("agency"), f"{field}.agency")
+            agency = check_agency_id(item.get("agency"), f"{field}.agency")
             if agency_aggregate_id(agency) not in ledger.repository:
                 raise NotFound(f"agency {agency} is not registered")
         parsed.append(parse_identifiers(dict(item), field, item.get("agency"), allow_agency=True))
@@ -185,15 +188,19 @@ def unlink_identities(
         raise InvalidPayload("unlink names either a link_id or an agency record, not both")
     if link_id is not None:
         try:
-            link = ledger.repository.get(uuid.UUID(str(link_id)))
-        except (ValueError, AggregateNotFoundError):
-            raise NotFound(f"no identity link {link_id}") from None
+            wanted = uuid.UUID(str(link_id))
+        except ValueError:
+            raise NotFound("no identity link has that id (link ids are UUIDs)") from None
+        try:
+            link = ledger.repository.get(wanted)
+        except AggregateNotFoundError:
+            raise NotFound(f"no identity link {wanted}") from None
         if not isinstance(link, IdentityLink):
-            raise NotFound(f"no identity link {link_id}")
+            raise NotFound(f"no identity link {wanted}")
         link.unlink(by, reason)
         ledger.save(link)
         return LinkReceipt(str(link.id), link.modified_on)
-    agency = check_reference(agency, "agency")
+    agency = check_agency_id(agency, "agency")
     record_id = check_reference(record_id, "record_id")
     try:
         record = ledger.repository.get(record_aggregate_id(agency, record_id))

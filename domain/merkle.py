@@ -104,6 +104,35 @@ def fold_right_border(hashes: Sequence[bytes]) -> bytes:
     return result
 
 
+def append_to_border(
+    border: Sequence[bytes], size: int, leaf: bytes
+) -> tuple[list[bytes], list[tuple[int, int, bytes]]]:
+    """Append leaf ``size`` to the right border of the tree of ``size`` leaves: the one border merge.
+
+    ``border`` holds the hashes of the tree's perfect subtrees ``perfect_subtrees(0, size)``, left to
+    right, one per set bit of ``size`` (a compact range from 0). The new leaf merges with the
+    border's equal-sized subtrees right to left as a binary counter carries: two neighbouring perfect
+    subtrees of 2**l leaves are the halves of one of 2**(l+1) leaves, whose hash is
+    ``node_hash(left, right)`` (RFC 9162 section 2.1.1, MTH with n = 2**(l+1) and k = 2**l).
+
+    Returns the border of the tree of ``size + 1`` leaves and every subtree the leaf completed, as
+    ``(level, index, hash)`` with level >= 1, lowest first; pure, so the offline verifier
+    (domain/audit's CompactRange) and the stored tree (projections/integrity) share it. Raises
+    ValueError when ``border`` is not the size of the border of ``size`` or ``leaf`` is not 32 bytes.
+    """
+    if len(border) != size.bit_count():
+        raise ValueError(f"a tree of {size} leaves has {size.bit_count()} border subtrees, not {len(border)}")
+    if len(leaf) != HASH_SIZE:
+        raise ValueError(f"leaf hash has {len(leaf)} bytes, want {HASH_SIZE}")
+    node, level, end, completed = leaf, 0, len(border), []
+    while size >> level & 1:
+        end -= 1
+        node = node_hash(border[end], node)
+        level += 1
+        completed.append((level, size >> level, node))
+    return [*border[:end], node], completed
+
+
 def root(size: int, subtree_hash: SubtreeHash) -> bytes:
     """Return MTH(D[0:size]) of the stored tree, EMPTY_ROOT for size 0 (RFC 9162 section 2.1.1).
 
@@ -285,17 +314,11 @@ class CompactRange:
         return self._size
 
     def append(self, leaf: bytes) -> None:
-        """Add the next leaf hash, merging equal-sized subtrees as a binary counter carries.
+        """Add the next leaf hash (``append_to_border``, the same merge the stored tree makes).
 
         Precondition: ``leaf`` is a 32-byte leaf hash (``leaf_hash(entry)``), not the entry itself.
         """
-        if len(leaf) != HASH_SIZE:
-            raise ValueError(f"leaf hash has {len(leaf)} bytes, want {HASH_SIZE}")
-        carried, size = leaf, self._size
-        while size & 1:
-            carried = node_hash(self._border.pop(), carried)
-            size >>= 1
-        self._border.append(carried)
+        self._border, _ = append_to_border(self._border, self._size, leaf)
         self._size += 1
 
     def root(self) -> bytes:

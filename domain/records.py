@@ -7,26 +7,19 @@ aggregate keeps the DSSE envelope strings exactly as received; everything else i
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time, timezone
 
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic
 
-from domain.envelope import strict_json
-from domain.errors import InvalidPayload
-from domain.identifiers import (
-    MAX_NAME,
-    ChildIdentifiers,
-    check_date,
-    check_printable,
-    check_reference,
-    check_text,
-    parse_identifiers,
-    refuse_nulls,
-)
+from domain.agencies import check_agency_id, name_uuid
+from domain.councils import check_council_code
+from domain.errors import InvalidPayload, MalformedRequest
+from domain.identifiers import MAX_NAME, ChildIdentifiers, parse_identifiers, refuse_nulls
+from domain.jsonstrict import parse_json
+from domain.text import check_printable, check_reference, check_text, shown_name
+from domain.times import Moment, parse_time
 
 RECORD_TYPES = ("concern", "amendment", "retraction", "identity_link")
 CATEGORIES = (
@@ -53,24 +46,13 @@ _FORBIDDEN = {
 }
 _ARTICLE = {"concern": "a", "amendment": "an", "retraction": "a", "identity_link": "an"}
 _CATEGORY_SET = frozenset(CATEGORIES)
-# ASCII digits only: ``\d`` would also match other scripts' digits.
-_DATE_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
-_FRACTION_DIGITS = re.compile(r"[0-9]+")
-_LA_CODE = re.compile(r"[0-9]{3}")
 MAX_TEXT = 4000
 MAX_SAME_CHILD = 20
 RECORD_NAMESPACE = uuid.UUID("6f1c1b7e-3d0a-5b8e-9a51-4f6c2b9d7e10")
 
 
-@dataclass(frozen=True, slots=True)
-class OccurredAt:
-    """When something happened, keeping its precision: a whole day, or an instant with its offset."""
-
-    text: str
-    instant: datetime
-    date_only: bool
+#: When something happened, keeping its precision: a whole day, or an instant with its offset.
+OccurredAt = Moment
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,39 +76,22 @@ class RecordPayload:
 
 def record_aggregate_id(agency: str, record_id: str) -> uuid.UUID:
     """The Record aggregate id: uuid5 of ``(agency, record_id)``, so a repeat lands on the same id."""
-    return uuid.uuid5(RECORD_NAMESPACE, f"{agency}\x1f{record_id}")
+    return name_uuid(RECORD_NAMESPACE, f"{agency}\x1f{record_id}")
 
 
 def parse_occurred_at(value: object) -> OccurredAt:
     """RFC 3339 date-time with offset, or a date alone (sorted at the start of its day, UTC)."""
-    if isinstance(value, str) and _DATE_TIME.fullmatch(value):
-        normalised = value.upper().replace(" ", "T").replace("Z", "+00:00")
-        seconds, _, rest = normalised.partition(".")
-        if rest:  # Python keeps microseconds only: trim extra digits, keep the offset.
-            digits = _FRACTION_DIGITS.match(rest).group()
-            normalised = f"{seconds}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
-        try:
-            instant = datetime.fromisoformat(normalised)
-        except ValueError as exc:
-            raise InvalidPayload("occurred_at is not a real date-time") from exc
-        return OccurredAt(value, instant.astimezone(timezone.utc), date_only=False)
-    if isinstance(value, str) and len(value) == 10:
-        day = check_date(value, "occurred_at")
-        return OccurredAt(value, datetime.combine(day, time(), timezone.utc), date_only=True)
-    raise InvalidPayload("occurred_at must be an RFC 3339 date-time with offset, or YYYY-MM-DD")
+    return parse_time(value, "occurred_at", allow_date=True, error=InvalidPayload)
 
 
 def peek_agency(payload: bytes) -> tuple[dict, str]:
     """Decode the payload as a JSON object and return it with its ``agency``, to find the signing keys
-    before validating everything else. Repeated names and NaN are refused: the signed bytes must mean
-    one thing to every reader."""
-    try:
-        data = strict_json(payload)
-    except ValueError as exc:  # UnicodeDecodeError is a ValueError
-        raise InvalidPayload(f"the payload is not UTF-8 JSON: {exc}") from exc
+    before validating everything else. Parsed by the one strict parser (domain/jsonstrict): the
+    signed bytes must mean one thing to every reader. Nesting beyond its limit is a 400."""
+    data = parse_json(payload, what="the payload", error=InvalidPayload, deep_error=MalformedRequest)
     if not isinstance(data, dict):
         raise InvalidPayload("the payload must be a JSON object")
-    return data, check_reference(data.get("agency"), "agency")
+    return data, check_agency_id(data.get("agency"), "agency")
 
 
 def parse_payload(data: dict) -> RecordPayload:
@@ -138,9 +103,9 @@ def parse_payload(data: dict) -> RecordPayload:
     if not isinstance(data, dict):
         raise InvalidPayload("the payload must be a JSON object")
     if not data.keys() <= FIELDS:
-        raise InvalidPayload(f"unknown fields: {', '.join(sorted(data.keys() - FIELDS))}")
+        raise InvalidPayload(f"unknown fields: {', '.join(sorted(shown_name(k) for k in data.keys() - FIELDS))}")
     refuse_nulls(data)
-    agency = check_reference(data.get("agency"), "agency")
+    agency = check_agency_id(data.get("agency"), "agency")
     record_id = check_reference(data.get("record_id"), "record_id")
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in _REQUIRED:
@@ -160,8 +125,8 @@ def parse_payload(data: dict) -> RecordPayload:
     if isinstance(author, dict):
         refuse_nulls(author, "author")
     local_authority = data.get("local_authority")
-    if local_authority is not None and not (isinstance(local_authority, str) and _LA_CODE.fullmatch(local_authority)):
-        raise InvalidPayload("local_authority must be a string of three digits")
+    if local_authority is not None:
+        check_council_code(local_authority, "local_authority")
     same_child = data.get("same_child", ())
     if "same_child" in data and (not isinstance(same_child, list) or not 2 <= len(same_child) <= MAX_SAME_CHILD):
         raise InvalidPayload(f"same_child must be a list of 2 to {MAX_SAME_CHILD} identifier objects")

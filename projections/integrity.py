@@ -183,26 +183,23 @@ class IntegrityProjection:
         size = tree_size(conn)
         border_coordinates = merkle.perfect_subtrees(0, size)
         stored = read_subtrees(conn, border_coordinates)
-        # The right border: (level, hash) of each complete subtree not yet inside a bigger one.
-        border = [(level, stored[(level, index)]) for level, index in border_coordinates]
+        # The right border: the hash of each complete subtree not yet inside a bigger one.
+        border = [stored[coordinate] for coordinate in border_coordinates]
         leaf_rows, subtree_rows = [], []
         for offset, item in enumerate(items):
             index = size + offset
-            node = merkle.leaf_hash(entry_bytes(item.event))
+            leaf = merkle.leaf_hash(entry_bytes(item.event))
             leaf_rows.append(
                 {
                     "leaf_index": index,
                     "notification_id": item.notification_id,
                     "originator_id": str(item.event.originator_id),
-                    "leaf_hash": node,
+                    "leaf_hash": leaf,
                     "recorded_at": item.event.timestamp,
                 }
             )
-            level = 0
-            while border and border[-1][0] == level:
-                node, level = merkle.node_hash(border.pop()[1], node), level + 1
-                subtree_rows.append({"level": level, "idx": index >> level, "hash": node})
-            border.append((level, node))
+            border, completed = merkle.append_to_border(border, index, leaf)
+            subtree_rows.extend({"level": level, "idx": idx, "hash": node} for level, idx, node in completed)
         if not leaf_rows:
             return
         conn.execute(insert(leaves), leaf_rows)
@@ -210,4 +207,4 @@ class IntegrityProjection:
             conn.execute(insert(subtrees), subtree_rows)
         if self.after_batch is not None:
             new_size = size + len(leaf_rows)
-            self.after_batch(conn, new_size, merkle.fold_right_border([digest for _, digest in border]))
+            self.after_batch(conn, new_size, merkle.fold_right_border(border))

@@ -289,3 +289,53 @@ def _flip(value: bytes, bit: int) -> bytes:
     flipped = bytearray(value)
     flipped[bit // 8] ^= 1 << (bit % 8)
     return bytes(flipped)
+
+
+# The border merge shared by the verifier's CompactRange and the stored tree -----------------------
+
+
+@FAST
+@given(st.lists(st.binary(max_size=8), max_size=70))
+def test_appending_to_the_border_matches_the_reference_leaf_by_leaf(items: list[bytes]) -> None:
+    """After each leaf, the border is the reference root of each perfect subtree of [0, size), its fold
+    is MTH of the prefix, and the completed subtrees are exactly those the new leaf closes."""
+    border: list[bytes] = []
+    for size, item in enumerate(items):
+        border, completed = merkle.append_to_border(border, size, merkle.leaf_hash(item))
+        prefix = items[: size + 1]
+        assert border == [ref.mth(prefix[i << level : (i + 1) << level]) for level, i in merkle.perfect_subtrees(0, size + 1)]
+        assert merkle.fold_right_border(border) == ref.mth(prefix)
+        closed = [(level, (size + 1 >> level) - 1) for level in range(1, (size + 1).bit_length()) if (size + 1) % (1 << level) == 0]
+        assert [(level, index) for level, index, _ in completed] == closed
+        for level, index, digest in completed:
+            assert digest == ref.mth(prefix[index << level : (index + 1) << level])
+
+
+@FAST
+@given(st.integers(0, 1 << 20), st.data())
+def test_the_border_merge_leaves_its_input_untouched_and_checks_its_shape(size: int, data: st.DataObject) -> None:
+    border = [bytes([i]) * 32 for i in range(size.bit_count())]
+    before = list(border)
+    new, completed = merkle.append_to_border(border, size, b"\x07" * 32)
+    assert border == before and len(new) == (size + 1).bit_count()
+    assert len(completed) == (size ^ (size + 1)).bit_length() - 1  # one per carry
+    wrong = data.draw(st.integers(0, 24).filter(lambda n: n != size.bit_count()))
+    with pytest.raises(ValueError, match="border subtrees"):
+        merkle.append_to_border([b"\x00" * 32] * wrong, size, b"\x07" * 32)
+    with pytest.raises(ValueError, match="leaf hash has 31 bytes"):
+        merkle.append_to_border(border, size, b"\x07" * 31)
+
+
+@FAST
+@given(st.integers(1, MAX_SIZE))
+def test_every_stored_subtree_is_completed_exactly_once_by_the_border_merge(size: int) -> None:
+    """The merges the integrity projection stores are all the perfect subtrees of the tree, once each."""
+    border: list[bytes] = []
+    made: dict[tuple[int, int], bytes] = {}
+    for index, entry in enumerate(leaves(size)):
+        border, completed = merkle.append_to_border(border, index, merkle.leaf_hash(entry))
+        for level, idx, digest in completed:
+            assert (level, idx) not in made
+            made[level, idx] = digest
+    expected = {c: h for c, h in store().items() if c[0] > 0 and (c[1] + 1) << c[0] <= size}
+    assert made == expected
