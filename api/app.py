@@ -30,6 +30,7 @@ from api.bootstrap import Services, bootstrap
 from api.routers import admin, agencies, health, inquiry, log, practitioners, web
 from api.settings import Settings
 from domain.errors import LedgerError
+from domain.jsonstrict import MAX_DEPTH, too_deep
 from projections.dberrors import is_unreachable
 
 logger = logging.getLogger("ledger.http")
@@ -213,6 +214,11 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if body and _is_json(scope) and too_deep(body.decode("utf-8", "replace")):
+            # Before any JSON parser sees it: Python's own recurses, and 100,000 brackets exhaust it.
+            detail = f"the JSON body nests deeper than {MAX_DEPTH} levels"
+            await _send_problem(send, problems.problem_dict(400, "malformed-request", detail))
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -223,6 +229,12 @@ class BodyLimit:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+def _is_json(scope: Scope) -> bool:
+    """Whether a request's body is for a JSON parser: declared JSON, or declared as nothing."""
+    declared = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+    return not declared or b"json" in declared.lower()
 
 
 def _too_large(limit: int) -> dict:

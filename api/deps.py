@@ -8,7 +8,7 @@ refused request never reaches the ledger.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -21,6 +21,10 @@ from api.problems import Problem
 from api.tokens import Principal, authenticate
 from api.usecases.children import ChildSelector
 from api.usecases.permissions import PERMISSIONS
+from domain.agencies import AGENCY_ID_PATTERN
+from domain.errors import MalformedRequest
+from domain.text import check_reference
+from domain.times import parse_optional_instant
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -113,7 +117,7 @@ def child_selector(
     local_id: Annotated[
         str | None, Query(min_length=1, max_length=128, description="an agency's own reference (with agency)")
     ] = None,
-    agency: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="whose local_id")] = None,
+    agency: Annotated[str | None, Query(pattern=AGENCY_ID_PATTERN, description="whose local_id")] = None,
 ) -> ChildSelector:
     """The child named by the query string; 400 unless exactly one way of naming it is used."""
     selector = ChildSelector(nhs_number, upn, child, local_id, agency)
@@ -121,8 +125,8 @@ def child_selector(
     if len(named) != 1 or (local_id is None) != (agency is None):
         detail = "name the child by one of nhs_number, upn, child, or local_id with agency"
         raise Problem(400, "malformed-request", detail)
-    if local_id is not None and not local_id.isprintable():
-        raise Problem(400, "malformed-request", "local_id must be printable characters")
+    if local_id is not None:
+        check_reference(local_id, "local_id", error=MalformedRequest)
     return selector
 
 
@@ -130,17 +134,8 @@ ChildQuery = Annotated[ChildSelector, Depends(child_selector)]
 
 
 def parse_moment(value: str | None, name: str) -> datetime | None:
-    """An RFC 3339 date-time with an offset (``Z`` or ``+hh:mm``), as ``as_of`` takes; 400 otherwise."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00")) if len(value) > 10 else None
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None or "T" not in value.upper():
-        detail = f"{name} must be an RFC 3339 date-time with offset, e.g. 2026-03-01T12:00:00Z"
-        raise Problem(400, "malformed-request", detail)
-    return moment.astimezone(timezone.utc)
+    """An RFC 3339 date-time with an offset, as ``as_of`` takes (domain/times.py); 400 otherwise."""
+    return parse_optional_instant(value, name)
 
 
 def _declared_query(dependant: Dependant) -> set[str]:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CHILD_PATTERN
+from domain.agencies import AGENCY_ID_PATTERN
 
 EXAMPLE_CHILD = {"id": "0f8fad5b-d9cb-569f-a165-70867728950e", "identifiers": [{"nhs_number": "9434765919"}]}
 
@@ -133,7 +134,7 @@ class Identifier(BaseModel):
     nhs_number: str | None = Field(default=None, pattern=r"^[0-9]{10}$")
     upn: str | None = Field(default=None, pattern=r"^[A-Z][0-9]{11}[0-9A-Z]$")
     local_id: str | None = Field(default=None, min_length=1, max_length=128)
-    agency: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    agency: str | None = Field(default=None, pattern=AGENCY_ID_PATTERN)
 
 
 class LinkIn(BaseModel):

@@ -29,13 +29,13 @@ from sqlalchemy import (
     update,
 )
 
+from domain.councils import check_council_code
 from domain.errors import InvalidPayload, NotFound
 from domain.times import parse_time
 from projections.db import create_tables, metadata
 
 ROLES = ("agency", "practitioner", "inquiry", "admin")
 TOKEN_PREFIX = "sgl_"
-_LA_CODE = re.compile(r"\d{3}")
 _TOKEN_ID = re.compile(r"[0-9a-f]{16}")
 
 api_tokens = Table(
@@ -126,8 +126,8 @@ def issue(
         raise InvalidPayload("an agency token, and only an agency token, names an agency")
     if (role == "practitioner") != (local_authority is not None):
         raise InvalidPayload("a practitioner token, and only a practitioner token, names a local authority")
-    if local_authority is not None and not _LA_CODE.fullmatch(local_authority):
-        raise InvalidPayload("local authority must be a three-digit code")
+    if local_authority is not None:
+        check_council_code(local_authority, "local authority")
     now = datetime.now(timezone.utc)
     if expires_at is not None and _utc(expires_at) <= now:
         raise InvalidPayload("the expiry is already past")

@@ -17,6 +17,7 @@ from api.usecases.practitioners import ChronologyFilter
 from api.web_timeline import Timeline, TimelineItem, layout
 from domain.errors import InvalidPayload
 from domain.records import CATEGORIES, parse_occurred_at
+from domain.times import parse_date, parse_optional_instant
 from projections.access import AccessRead
 from projections.checkpoints import StoredCheckpoint
 from projections.chronology import ChronologyEntry
@@ -24,7 +25,6 @@ from projections.identity import Child
 from projections.matching import PossibleMatch
 from projections.risk import Prompt
 
-_AS_OF = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?", re.ASCII)
 
 
 def label(value: str | None) -> str:
@@ -48,26 +48,11 @@ def format_when(moment: datetime | str | None, precision: str | None = None) -> 
 
 def parse_as_of(text: str) -> datetime | None:
     """An "as known at" moment: a browser's date-time (taken as UTC) or RFC 3339 with offset."""
-    if not text:
-        return None
-    match = _AS_OF.fullmatch(text.strip())
-    if match is None:
-        raise InvalidPayload("as known at must be a date and time, like 2026-11-03T09:00:00")
-    day, minutes, seconds, _, zone = match.groups()
-    try:
-        moment = datetime.fromisoformat(f"{day}T{minutes}{seconds or ':00'}{'+00:00' if zone in (None, 'Z') else zone}")
-    except ValueError:
-        raise InvalidPayload("as known at is not a real date and time") from None
-    return moment.astimezone(timezone.utc)
+    return parse_optional_instant(text.strip() or None, "as known at", browser=True)
 
 
 def _parse_day(text: str, name: str) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidPayload(f"{name} must be a date, YYYY-MM-DD") from None
+    return parse_date(text, name) if text else None
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from api import tokens
 from api.app import create_app
 from api.bootstrap import bootstrap
 from api.deps import AgencyPrincipal, RequestBody
-from api.routers.agencies import parse_strict_json
+from domain.jsonstrict import parse_json as parse_strict_json
 from benchmarks.datagen import Dataset
 from api.settings import Settings
 from domain import envelope as dsse

@@ -15,14 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import problems
 from api.deps import AdminPrincipal, ServicesDep
-from domain.agencies import AGENCY_KINDS
+from domain.agencies import AGENCY_ID_PATTERN, AGENCY_KINDS
+from domain.councils import COUNCIL_CODE_PATTERN
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 EXAMPLE_KEYID = "56475aa75463474c0285df5dbf2bcab73da651358839e9b77481b2eab107708c"
 
 AgencyId = Annotated[
-    str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="the agency id", examples=["northshire-police"])
+    str, Path(pattern=AGENCY_ID_PATTERN, description="the agency id", examples=["northshire-police"])
 ]
 KeyId = Annotated[
     str,
@@ -55,7 +56,7 @@ class AgencyIn(BaseModel):
         },
     )
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    id: str = Field(pattern=AGENCY_ID_PATTERN)
     kind: Literal[AGENCY_KINDS]  # type: ignore[valid-type]
     name: str = Field(min_length=1, max_length=200)
     public_key: str = Field(max_length=4096, description="SubjectPublicKeyInfo PEM of an Ed25519 key")
@@ -118,8 +119,8 @@ class TokenIn(BaseModel):
     )
 
     role: Literal["agency", "practitioner", "inquiry", "admin"]
-    agency: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
-    local_authority: str | None = Field(default=None, pattern=r"^[0-9]{3}$")
+    agency: str | None = Field(default=None, pattern=AGENCY_ID_PATTERN)
+    local_authority: str | None = Field(default=None, pattern=COUNCIL_CODE_PATTERN)
     expires: str | None = Field(default=None, max_length=40, description="RFC 3339 date or date-time")
 
 

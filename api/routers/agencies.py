@@ -7,8 +7,6 @@ agency. Each handler is a plain ``def``: the ledger is synchronous and runs in t
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import problems
 from api.deps import AgencyPrincipal, RequestBody, ServicesDep
 from api.problems import Problem, ProblemBody
-from domain.errors import LedgerError, MalformedEnvelope
+from domain.errors import LedgerError
+from domain.jsonstrict import parse_json
 
 router = APIRouter(prefix="/v1/records", tags=["agencies"])
 
@@ -118,26 +117,6 @@ class BatchResults(BaseModel):
     results: list[Receipt | ProblemBody]
 
 
-def parse_strict_json(body: bytes) -> object:
-    """Decode a body as strict JSON: UTF-8, no duplicate keys, no NaN or Infinity."""
-    try:
-        return json.loads(body.decode("utf-8"), object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc).split(":")[0]
-        raise MalformedEnvelope(f"the body is not strict UTF-8 JSON ({reason})") from None
-
-
-def _refuse_duplicates(pairs: list[tuple[str, object]]) -> dict:
-    data = dict(pairs)
-    if len(data) != len(pairs):
-        raise ValueError("duplicate object key")
-    return data
-
-
-def _refuse_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
-
-
 @router.post(
     "",
     summary="Submit one signed record",
@@ -152,7 +131,7 @@ def _refuse_constant(name: str) -> object:
 )
 def submit_record(principal: AgencyPrincipal, services: ServicesDep, body: RequestBody) -> JSONResponse:
     """Append one DSSE envelope for the token's agency; 201 with a receipt, 200 if already held."""
-    receipt, duplicate = services.agencies.submit(principal, parse_strict_json(body))
+    receipt, duplicate = services.agencies.submit(principal, parse_json(body))
     return JSONResponse(receipt, status_code=200 if duplicate else 201)
 
 
@@ -187,7 +166,7 @@ def submit_record(principal: AgencyPrincipal, services: ServicesDep, body: Reque
 )
 def submit_batch(principal: AgencyPrincipal, services: ServicesDep, body: RequestBody) -> JSONResponse:
     """Judge each envelope on its own: one bad envelope does not stop the others."""
-    data = parse_strict_json(body)
+    data = parse_json(body)
     if not isinstance(data, dict) or set(data) != {"envelopes"} or not isinstance(data["envelopes"], list):
         raise Problem(400, "malformed-request", 'the body must be {"envelopes": [...]} and nothing else')
     outcomes = services.agencies.submit_batch(principal, data["envelopes"])

@@ -19,6 +19,7 @@ from api.deps import ChildQuery, DecidingPrincipal, LinkingPrincipal, ReaderPrin
 from api.schemas import ChronologyOut, DecisionIn, DecisionOut, LinkIn, LinkOut, MatchesOut, RiskOut
 from api.usecases.children import Look
 from api.usecases.practitioners import ChronologyFilter
+from domain.agencies import AGENCY_ID_PATTERN
 from domain.entries import format_time
 from domain.records import CATEGORIES
 
@@ -54,7 +55,7 @@ def get_chronology(
     as_of: AsOf = None,
     break_glass: BreakGlass = None,
     source_agency: Annotated[
-        str | None, Query(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="only this agency's records")
+        str | None, Query(pattern=AGENCY_ID_PATTERN, description="only this agency's records")
     ] = None,
     category: Annotated[Category | None, Query(description="only this category")] = None,
     date_from: Annotated[date | None, Query(description="occurred on or after (YYYY-MM-DD)")] = None,

@@ -18,8 +18,10 @@ from sqlalchemy import Connection
 
 from api.tokens import Principal
 from api.usecases.permissions import authorise
+from domain.access import MAX_REASON as MAX_BREAK_GLASS
 from domain.access import log_access
 from domain.errors import Forbidden, NotFound
+from domain.text import check_query_text
 from projections.chronology import child_local_authorities
 from projections.identity import Child, resolve_child
 
@@ -95,6 +97,8 @@ def admit(conn: Connection, principal: Principal, look: Look) -> Admitted:
     """Decide whether the look is allowed: Forbidden for a role that reads no children, NotFound for
     an unknown child, OutsideCouncil for another council's child without a break-glass reason."""
     authorise(principal.role, "read_child")
+    if look.break_glass is not None:  # a question's text: refused as asked (400), before anything is read
+        check_query_text(look.break_glass, "break_glass", MAX_BREAK_GLASS, single_line=False)
     current = look.selector.find(conn)
     inside = of_own_council(conn, principal, current)
     if not inside and look.break_glass is None:

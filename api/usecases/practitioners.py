@@ -19,9 +19,12 @@ from api.tokens import Principal
 from api.usecases.children import Admitted, ChildSelector, Look, acting_as, of_own_council, own_council_child, read_child
 from api.usecases.permissions import authorise
 from domain.decisions import DECISIONS, DecisionReceipt, record_decision
+from domain.decisions import MAX_REASON as DECISION_REASON
 from domain.entries import format_time
 from domain.errors import Forbidden, InvalidPayload, LedgerError, NotFound
+from domain.links import MAX_REASON as LINK_REASON
 from domain.links import link_identities
+from domain.text import check_text
 from projections.chronology import agencies as agency_table
 from projections.chronology import chronology
 from projections.identity import Child
@@ -93,11 +96,13 @@ class Practitioners:
         self, principal: Principal, child_id: str, prompt_id: str, decision: str, reason: str
     ) -> DecisionReceipt:
         """Record a decision, with its reason, on a prompt raised now for a child of your council."""
-        child = own_council_child(self.services, principal, child_id, "decide")
+        authorise(principal.role, "decide")
         if decision not in DECISIONS:
             raise InvalidPayload(f"choose one of: {', '.join(DECISIONS)}")
         if not reason or not reason.strip():
             raise InvalidPayload("give the reason for the decision: it is recorded with it")
+        check_text(reason, "reason", DECISION_REASON)
+        child = own_council_child(self.services, principal, child_id, "decide")
         with self.services.reader.connect() as conn:
             prompt = find_prompt(conn, child.id, prompt_id)
         if prompt is None:
@@ -121,6 +126,7 @@ class Practitioners:
         items = [dict(item) for item in identifiers]
         if not reason or not reason.strip():
             raise InvalidPayload("give the reason you are sure these are the same child: it is recorded")
+        check_text(reason, "reason", LINK_REASON)
         with self.services.reader.connect() as conn:
             known = [_known(conn, item) for item in items]
             if not any(child is not None and of_own_council(conn, principal, child) for child in known):
