@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agency", help="the agency an agency token submits for")
     p.add_argument("--local-authority", help="the three-digit council code a practitioner token reads for")
     p.add_argument("--expires", help="RFC 3339 date (valid through that day, UTC) or date-time")
+    p.add_argument("--holder", help="the person or system the token is for (required but for agency tokens)")
     p = add(token_sub, "revoke", "api.cli_serve:cmd_token_revoke", "revoke a token at once", common)
     p.add_argument("token_id", metavar="TOKEN-ID")
     add(token_sub, "list", "api.cli_serve:cmd_token_list", "list tokens (never their secrets); creates nothing", common)

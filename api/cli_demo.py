@@ -49,8 +49,8 @@ def issue_demo_tokens(demo: DemoLedger) -> tuple[str, str]:
     """A practitioner token for the case's council and an inquiry token, in the demo's database."""
     engine = make_engine(demo.settings.database_url)
     try:
-        practitioner, _ = issue(engine, "practitioner", local_authority=demo.council)
-        inquiry, _ = issue(engine, "inquiry")
+        practitioner, _ = issue(engine, "practitioner", local_authority=demo.council, holder="Sam Example (demo social worker)")
+        inquiry, _ = issue(engine, "inquiry", holder="Demo practice review")
     finally:
         engine.dispose()
     return practitioner, inquiry

@@ -63,7 +63,8 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
     services = open_ledger(args)
     try:
         secret, info = services.admin.issue_token(COMMAND_LINE, args.role, agency=args.agency,
-                                                  local_authority=args.local_authority, expires=args.expires)  # fmt: skip
+                                                  local_authority=args.local_authority, expires=args.expires,
+                                                  holder=args.holder)  # fmt: skip
     finally:
         services.close()
     print(secret)
@@ -89,11 +90,11 @@ def cmd_token_list(args: argparse.Namespace) -> int:
         listed = services.admin.list_tokens(COMMAND_LINE)
     finally:
         services.close()
-    print(f"{'TOKEN-ID':16}  {'ROLE':12}  {'SCOPE':20}  {'EXPIRES':27}  REVOKED")
+    print(f"{'TOKEN-ID':16}  {'ROLE':12}  {'SCOPE':20}  {'EXPIRES':27}  {'REVOKED':27}  HOLDER")
     for token in (info.as_json() for info in listed):
         scope = token["agency"] or token["local_authority"] or "-"
         print(
             f"{token['token_id']:16}  {token['role']:12}  {scope:20}  {token['expires_at'] or '-':27}  "
-            f"{token['revoked_at'] or '-'}"
+            f"{token['revoked_at'] or '-':27}  {token['holder'] or '-'}"
         )
     return 0

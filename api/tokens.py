@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 
 from domain.councils import check_council_code
+from domain.text import check_printable
 from domain.errors import InvalidPayload, NotFound
 from domain.times import parse_time
 from projections.db import create_tables, metadata
@@ -49,7 +50,12 @@ api_tokens = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("holder", String(200), nullable=True),
 )
+
+#: Roles whose tokens must name the person (or system) holding them (SPEC section 6.1).
+HOLDER_REQUIRED = ("practitioner", "inquiry", "admin")
+MAX_HOLDER = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,7 @@ class Principal:
     agency: str | None = None
     local_authority: str | None = None
     expires_at: datetime | None = None
+    holder: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +81,7 @@ class TokenInfo:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    holder: str | None = None
 
     def as_json(self) -> dict:
         def stamp(moment: datetime | None) -> str | None:
@@ -81,6 +89,7 @@ class TokenInfo:
 
         return {
             "token_id": self.token_id,
+            "holder": self.holder,
             "role": self.role,
             "agency": self.agency,
             "local_authority": self.local_authority,
@@ -113,12 +122,14 @@ def issue(
     agency: str | None = None,
     local_authority: str | None = None,
     expires_at: datetime | None = None,
+    holder: str | None = None,
 ) -> tuple[str, TokenInfo]:
     """Create a token; returns its secret (to show once, never stored) and what is stored about it.
 
     Preconditions, refused with InvalidPayload: an agency token names an agency, a practitioner token
-    a three-digit local authority code, nothing else carries either, and the expiry is in the future.
-    The caller checks that the agency is registered.
+    a three-digit local authority code, nothing else carries either, the expiry is in the future, and
+    a practitioner, inquiry or admin token names its holder (1-200 printable characters; optional for
+    an agency, whose integration may name itself). The caller checks that the agency is registered.
     """
     if role not in ROLES:
         raise InvalidPayload(f"role must be one of {', '.join(ROLES)}")
@@ -128,11 +139,15 @@ def issue(
         raise InvalidPayload("a practitioner token, and only a practitioner token, names a local authority")
     if local_authority is not None:
         check_council_code(local_authority, "local authority")
+    if holder is None and role in HOLDER_REQUIRED:
+        raise InvalidPayload(f"a {role} token names its holder: the person it is for")
+    if holder is not None:
+        check_printable(holder, "holder", MAX_HOLDER)
     now = datetime.now(timezone.utc)
     if expires_at is not None and _utc(expires_at) <= now:
         raise InvalidPayload("the expiry is already past")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    info = TokenInfo(secrets.token_hex(8), role, agency, local_authority, now, expires_at, None)
+    info = TokenInfo(secrets.token_hex(8), role, agency, local_authority, now, expires_at, None, holder)
     with engine.begin() as conn:
         conn.execute(
             insert(api_tokens).values(
@@ -144,6 +159,7 @@ def issue(
                 created_at=now,
                 expires_at=expires_at,
                 revoked_at=None,
+                holder=holder,
             )
         )
     return secret, info
@@ -165,7 +181,7 @@ def authenticate(conn: Connection, secret: str) -> Principal | None:
         return None
     if row.expires_at is not None and _utc(row.expires_at) <= datetime.now(timezone.utc):
         return None
-    return Principal(row.token_id, row.role, row.agency, row.local_authority, row.expires_at)
+    return Principal(row.token_id, row.role, row.agency, row.local_authority, row.expires_at, row.holder)
 
 
 def revoke(engine: Engine, token_id: str) -> TokenInfo:
@@ -193,7 +209,8 @@ def list_tokens(engine: Engine) -> list[TokenInfo]:
 
 def _info(row) -> TokenInfo:
     return TokenInfo(
-        row.token_id, row.role, row.agency, row.local_authority, row.created_at, row.expires_at, row.revoked_at
+        row.token_id, row.role, row.agency, row.local_authority, row.created_at, row.expires_at, row.revoked_at,
+        row.holder,
     )
 
 

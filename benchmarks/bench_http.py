@@ -143,7 +143,7 @@ def server(request) -> Iterator[Server]:
         services.ledger.register_agency(AGENCY, "police", "Northshire Police (fictional)", key.public_key())
         services.runner.catch_up()
         agency_token, _ = tokens.issue(services.engine, "agency", agency=AGENCY)
-        reader_token, _ = tokens.issue(services.engine, "inquiry")
+        reader_token, _ = tokens.issue(services.engine, "inquiry", holder="Benchmark reader")
     finally:
         services.close()
     process, base_url = _start(url, folder / "checkpoint.key")
@@ -172,7 +172,7 @@ def loaded(request) -> Iterator[tuple[str, str, str, str]]:
         while batch := list(islice(stream, 1000)):
             assert not any(isinstance(r, LedgerError) for r in services.ledger.submit_many(batch))
         services.runner.catch_up()
-        reader_token, _ = tokens.issue(services.engine, "inquiry")
+        reader_token, _ = tokens.issue(services.engine, "inquiry", holder="Benchmark reader")
     finally:
         services.close()
     process, base_url = _start(url, folder / "checkpoint.key")

@@ -64,6 +64,8 @@ class Live:
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=60, **kwargs)
 
     def token(self, role: str, *, agency: str | None = None, local_authority: str | None = None, **kw) -> str:
+        if role in tokens.HOLDER_REQUIRED:
+            kw.setdefault("holder", f"Fictional {role} {next(_serial)}")
         secret, _ = tokens.issue(self.services.engine, role, agency=agency, local_authority=local_authority, **kw)
         return secret
 

@@ -38,9 +38,9 @@ def agency_id(services, agency_key) -> str:
     "scope",
     [
         pytest.param(["--role", "agency", "--agency", "northshire-police"], id="agency"),
-        pytest.param(["--role", "practitioner", "--local-authority", "309"], id="practitioner"),
-        pytest.param(["--role", "inquiry", "--expires", "2099-12-31"], id="inquiry"),
-        pytest.param(["--role", "admin"], id="admin"),
+        pytest.param(["--role", "practitioner", "--local-authority", "309", "--holder", "Sam Example"], id="practitioner"),
+        pytest.param(["--role", "inquiry", "--expires", "2099-12-31", "--holder", "Review Panel"], id="inquiry"),
+        pytest.param(["--role", "admin", "--holder", "Jo Admin"], id="admin"),
     ],
 )
 def test_token_issue_prints_the_token_alone_and_keeps_only_its_hash(capsys, settings, agency_id, scope):
@@ -71,6 +71,10 @@ def test_token_issue_prints_the_token_alone_and_keeps_only_its_hash(capsys, sett
         pytest.param(["--role", "inquiry", "--local-authority", "309"], id="inquiry-with-council"),
         pytest.param(["--role", "inquiry", "--expires", "2001-01-01"], id="already-expired"),
         pytest.param(["--role", "inquiry", "--expires", "next week"], id="bad-expiry"),
+        pytest.param(["--role", "inquiry"], id="inquiry-without-holder"),
+        pytest.param(["--role", "practitioner", "--local-authority", "309"], id="practitioner-without-holder"),
+        pytest.param(["--role", "admin", "--holder", "Jo\u0000Admin"], id="holder-with-nul"),
+        pytest.param(["--role", "admin", "--holder", ""], id="empty-holder"),
     ],
 )
 def test_token_issue_refuses_a_token_that_makes_no_sense(capsys, settings, scope):
@@ -79,12 +83,13 @@ def test_token_issue_refuses_a_token_that_makes_no_sense(capsys, settings, scope
 
 
 def test_token_list_and_revoke(capsys, settings):
-    _, out, _ = run(capsys, settings, "token", "issue", "--role", "practitioner", "--local-authority", "309")
+    _, out, _ = run(capsys, settings, "token", "issue", "--role", "practitioner", "--local-authority", "309",
+                    "--holder", "Sam Example (MASH)")  # fmt: skip
     secret = out.strip()
     code, listing, _ = run(capsys, settings, "token", "list")
     assert code == 0 and secret not in listing
     (token_id,) = [line.split()[0] for line in listing.splitlines()[1:]]
-    assert "practitioner" in listing and "309" in listing
+    assert "practitioner" in listing and "309" in listing and "Sam Example (MASH)" in listing
     code, out, _ = run(capsys, settings, "token", "revoke", token_id)
     assert code == 0 and token_id in out
     services = bootstrap(settings)
@@ -141,7 +146,7 @@ def test_ledger_serve_with_two_workers_runs_the_api_on_a_loaded_host(capsys, set
     """Both workers start and stay up while another process keeps a core busy (uvicorn's default
     5-second health check could replace workers still importing the app), and the API answers
     over real HTTP without logging tokens or query strings."""
-    _, out, _ = run(capsys, settings, "token", "issue", "--role", "inquiry")
+    _, out, _ = run(capsys, settings, "token", "issue", "--role", "inquiry", "--holder", "Review Panel")
     token = out.strip()
     port = _free_port()
     ledger = Path(sys.executable).with_name("ledger")

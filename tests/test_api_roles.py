@@ -84,10 +84,10 @@ TABLE: dict[tuple[str, str], tuple[Request, set[str]]] = {
         lambda w: ("POST", f"/v1/admin/agencies/{w.agency}/keys/{'0' * 64}/revoke", {"json": {"reason": "lost"}}),
         {"admin"}),
     ("POST", "/v1/admin/tokens"): (
-        lambda w: ("POST", "/v1/admin/tokens", {"json": {"role": "inquiry", "expires": "2099-01-01"}}), {"admin"}),
+        lambda w: ("POST", "/v1/admin/tokens", {"json": {"role": "inquiry", "expires": "2099-01-01", "holder": "Reviewer"}}), {"admin"}),
     ("GET", "/v1/admin/tokens"): (lambda w: ("GET", "/v1/admin/tokens", {}), {"admin"}),
     ("POST", "/v1/admin/tokens/{token_id}/revoke"): (
-        lambda w: ("POST", f"/v1/admin/tokens/{tokens.issue(w.live.services.engine, 'inquiry')[1].token_id}/revoke",
+        lambda w: ("POST", f"/v1/admin/tokens/{tokens.issue(w.live.services.engine, 'inquiry', holder='Reviewer')[1].token_id}/revoke",
                    {}),
         {"admin"}),
 }  # fmt: skip
@@ -142,7 +142,7 @@ def test_each_role_may_do_exactly_what_the_table_allows(world, role):
 @pytest.mark.parametrize("token", [None, "sgl_unknown", "revoked"])
 def test_without_a_valid_token_every_endpoint_is_401(world, token):
     if token == "revoked":
-        token, info = tokens.issue(world.live.services.engine, "admin")
+        token, info = tokens.issue(world.live.services.engine, "admin", holder="Admin")
         tokens.revoke(world.live.services.engine, info.token_id)
     statuses = statuses_for(world, token)
     assert {f"{method} {path}": status for (method, path), status in statuses.items() if status != 401} == {}

@@ -104,7 +104,7 @@ def test_read_only_commands_on_a_ledger_leave_a_missing_checkpoint_key_missing(c
 
 
 @pytest.mark.parametrize("url", ["mysql://clerk:s3cret@db.example/ledger", "ledger.db", "sqlite:///"])
-@pytest.mark.parametrize("argv", [["init"], ["token", "issue", "--role", "admin"], *READ_ONLY, ["rebuild"]],
+@pytest.mark.parametrize("argv", [["init"], ["token", "issue", "--role", "admin", "--holder", "Jo Admin"], *READ_ONLY, ["rebuild"]],
                          ids=lambda argv: "-".join(argv[:2]))  # fmt: skip
 def test_a_bad_database_url_is_bad_usage(capsys, empty_dir, url, argv):
     status, out, err = ledger(capsys, *argv, "--database-url", url)
@@ -112,7 +112,7 @@ def test_a_bad_database_url_is_bad_usage(capsys, empty_dir, url, argv):
     assert files_under(empty_dir) == []
 
 
-@pytest.mark.parametrize("argv", [["init"], ["token", "issue", "--role", "admin"], ["token", "revoke", "0" * 16],
+@pytest.mark.parametrize("argv", [["init"], ["token", "issue", "--role", "admin", "--holder", "Jo Admin"], ["token", "revoke", "0" * 16],
                                   *READ_ONLY, ["rebuild"], ["serve"]], ids=lambda argv: "-".join(argv[:2]))  # fmt: skip
 def test_an_unreachable_postgresql_is_an_operational_error(capsys, empty_dir, argv):
     status, out, err = ledger(capsys, *argv, "--database-url", UNREACHABLE)

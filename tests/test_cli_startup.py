@@ -61,7 +61,7 @@ def test_help_loads_no_web_module_and_not_the_storage_stack(tmp_path):
 
 def test_the_token_commands_load_no_web_module(database_url, tmp_path):
     options = ["--database-url", database_url, "--checkpoint-key", str(tmp_path / "checkpoint.key")]
-    issued = fresh_interpreter(DRIVER, "token", "issue", "--role", "admin", *options, cwd=tmp_path)
+    issued = fresh_interpreter(DRIVER, "token", "issue", "--role", "admin", "--holder", "Jo Admin", *options, cwd=tmp_path)
     listed = fresh_interpreter(DRIVER, "token", "list", *options, cwd=tmp_path)
     assert issued == listed == {"status": 0, "web": []}
 

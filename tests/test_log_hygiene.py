@@ -86,7 +86,7 @@ def ledger(settings, tmp_path: Path) -> Iterator[ServedLedger]:
         services.ledger.register_agency(agency, "police", "Fictional police", key.public_key())
         services.runner.catch_up()
         agency_token = tokens.issue(services.engine, "agency", agency=agency)[0]
-        reader = tokens.issue(services.engine, "practitioner", local_authority="309")[0]
+        reader = tokens.issue(services.engine, "practitioner", local_authority="309", holder="Sam")[0]
     finally:
         services.close()
     with ledger_serve(settings, tmp_path, preamble=FAILING_STORE) as served:

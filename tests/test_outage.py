@@ -171,7 +171,7 @@ def test_a_sqlite_ledger_whose_folder_vanished_answers_503_then_recovers_when_it
     with served_ledger("sqlite", tmp_path / "ledger") as (services, base_url):
         agency, key, secret = _agency_with_token(services)
         envelope = dsse.sign(json.dumps(concern("GONE-1", agency=agency)).encode(), key)
-        reader = tokens.issue(services.engine, "inquiry")[0]
+        reader = tokens.issue(services.engine, "inquiry", holder="Reviewer")[0]
         away = tmp_path / "away"
         (tmp_path / "ledger").rename(away)
         services.engine.dispose()  # pooled connections hold the moved file open; new ones look for it
@@ -256,7 +256,7 @@ def test_postgres_outage_gives_503_everywhere_then_the_same_server_recovers(tmp_
         services = bootstrap(settings)
         try:
             agency, key, agency_token = _agency_with_token(services)
-            reader_token = tokens.issue(services.engine, "practitioner", local_authority="309")[0]
+            reader_token = tokens.issue(services.engine, "practitioner", local_authority="309", holder="Sam")[0]
             nhs = fresh_nhs_number()
             subject = {"nhs_number": nhs, "given_name": "Ada", "family_name": "Example"}
             first = dsse.sign(json.dumps(concern("PG-1", agency=agency, subject=subject)).encode(), key)

@@ -81,7 +81,7 @@ def test_sign_in_refuses_a_form_without_its_csrf_cookie(demo_live):
 def test_sign_in_refuses_unknown_tokens_and_roles_that_read_no_children(demo_live, which):
     secret = {
         "unknown": "sgl_not-a-real-token",
-        "admin": tokens.issue(demo_live.services.engine, "admin")[0],
+        "admin": tokens.issue(demo_live.services.engine, "admin", holder="Admin")[0],
         "agency": tokens.issue(demo_live.services.engine, "agency", agency="northshire-police")[0],
     }[which]
     client = demo_live.browser_client()

@@ -69,7 +69,8 @@ def demo_live(request, tmp_path_factory) -> Iterator[DemoLive]:
     folder: Path = tmp_path_factory.mktemp("web")
     with served_ledger(request.param, folder) as (services, base_url):
         demo = build_demo(folder / "demo", services=services)
-        practitioner, _ = tokens.issue(services.engine, "practitioner", local_authority=demo.council)
-        other, _ = tokens.issue(services.engine, "practitioner", local_authority="123")
-        inquiry, _ = tokens.issue(services.engine, "inquiry")
+        practitioner, _ = tokens.issue(services.engine, "practitioner", local_authority=demo.council,
+                                       holder="Sam Example")
+        other, _ = tokens.issue(services.engine, "practitioner", local_authority="123", holder="Alex Other")
+        inquiry, _ = tokens.issue(services.engine, "inquiry", holder="Review Panel")
         yield DemoLive(base_url, services, demo, practitioner, inquiry, other, request.param)

@@ -112,7 +112,8 @@ class TokenIn(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"role": "practitioner", "local_authority": "309", "expires": "2027-03-31"},
+                {"role": "practitioner", "local_authority": "309", "holder": "Sam Example (MASH social worker)",
+                 "expires": "2027-03-31"},
                 {"role": "agency", "agency": "northshire-police"},
             ]
         },
@@ -122,6 +123,8 @@ class TokenIn(BaseModel):
     agency: str | None = Field(default=None, pattern=AGENCY_ID_PATTERN)
     local_authority: str | None = Field(default=None, pattern=COUNCIL_CODE_PATTERN)
     expires: str | None = Field(default=None, max_length=40, description="RFC 3339 date or date-time")
+    holder: str | None = Field(default=None, min_length=1, max_length=200,
+                               description="the person or system the token is for (required but for agency tokens)")
 
 
 class TokenOut(BaseModel):
@@ -132,6 +135,7 @@ class TokenOut(BaseModel):
             "examples": [
                 {
                     "token_id": "3f9c2a1b7d6e5f40",
+                    "holder": "Sam Example (MASH social worker)",
                     "role": "practitioner",
                     "agency": None,
                     "local_authority": "309",
@@ -144,6 +148,7 @@ class TokenOut(BaseModel):
     )
 
     token_id: str
+    holder: str | None
     role: str
     agency: str | None
     local_authority: str | None
@@ -207,7 +212,7 @@ def issue_token(principal: AdminPrincipal, services: ServicesDep, request: Token
     """Issue a token; the secret is in this response only (the ledger keeps its hash)."""
     secret, info = services.admin.issue_token(
         principal, request.role, agency=request.agency, local_authority=request.local_authority,
-        expires=request.expires,
+        expires=request.expires, holder=request.holder,
     )  # fmt: skip
     return JSONResponse({**info.as_json(), "token": secret}, status_code=201)
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 #: The principal of commands run at the command line (``ledger agency add``, ``ledger token issue``).
-COMMAND_LINE = Principal(token_id="cli", role="admin")
+COMMAND_LINE = Principal(token_id="cli", role="admin", holder="cli")
 
 
 class Admin:
@@ -70,15 +70,15 @@ class Admin:
         agency: str | None = None,
         local_authority: str | None = None,
         expires: str | None = None,
+        holder: str | None = None,
     ) -> tuple[str, TokenInfo]:
         """Issue a token: its secret (shown once, never stored) and what is kept about it."""
         authorise(principal.role, "administer")
         if agency is not None:
             self.services.ledger.agency(agency)  # NotFound for an unregistered agency
         expires_at = None if expires is None else tokens.parse_expiry(expires)
-        return tokens.issue(
-            self.services.engine, role, agency=agency, local_authority=local_authority, expires_at=expires_at
-        )
+        return tokens.issue(self.services.engine, role, agency=agency, local_authority=local_authority,
+                            expires_at=expires_at, holder=holder)  # fmt: skip
 
     def list_tokens(self, principal: Principal) -> list[TokenInfo]:
         """Every token ever issued, without secrets."""
