@@ -12,6 +12,7 @@ escaped so it cannot forge a log line (api/log_safety.py).
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -28,7 +29,7 @@ from api import problems
 from api.log_safety import note_failure, request_summary
 from api.bootstrap import Services, bootstrap
 from api.routers import admin, agencies, health, inquiry, log, practitioners, web
-from api.settings import Settings
+from api.settings import Settings, SettingsError
 from domain.errors import LedgerError
 from domain.jsonstrict import MAX_DEPTH, too_deep
 from projections.dberrors import is_unreachable
@@ -97,8 +98,14 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
 
 def app_from_env() -> FastAPI:
-    """The factory ``ledger serve`` hands uvicorn, so each worker process builds its own app."""
-    return create_app(Settings.from_env())
+    """The factory ``ledger serve`` hands uvicorn, so each worker process builds its own app. Bad
+    settings (uvicorn run directly, without ``ledger serve``'s own check) are one line, exit 2."""
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"ledger: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return create_app(settings)
 
 
 # Exception handlers --------------------------------------------------------------------------------
