@@ -213,7 +213,7 @@ def test_the_installed_command_never_prints_a_traceback(tmp_path):
         (["token", "list", "--database-url", UNREACHABLE], EXIT_OPERATIONAL, "cannot connect to the database"),
         (["verify", "--database-url", f"sqlite:///{tmp_path / 'absent.db'}"], EXIT_OPERATIONAL, "no ledger at"),
         (["submit", "absent.json"], EXIT_OPERATIONAL, "No such file or directory: absent.json"),
-        (["init", "--database-url", "mysql://clerk:s3cret@db.example/ledger"], EXIT_USAGE, "unsupported database URL"),
+        (["init", "--database-url", "mysql://clerk:s3cret@db.example/ledger"], EXIT_USAGE, "the scheme 'mysql' is not supported"),
         (["token", "list"], EXIT_USAGE, "LEDGER_CHECKPOINT_EVERY must be a positive integer, not 'abc'"),
         (["serve", "--workers", "2"], EXIT_USAGE, "LEDGER_CHECKPOINT_EVERY must be a positive integer, not 'abc'"),
     ]
