@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from starlette.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.bootstrap import Services
@@ -23,6 +24,7 @@ from api.usecases.children import ChildSelector
 from api.usecases.permissions import PERMISSIONS
 from domain.agencies import AGENCY_ID_PATTERN
 from domain.errors import MalformedRequest
+from domain.jsonstrict import parse_json
 from domain.text import check_reference
 from domain.times import parse_optional_instant
 
@@ -162,3 +164,30 @@ def refuse_unknown_query(request: Request) -> None:
 
 
 _ALLOWED_QUERY: dict[str, set[str]] = {}
+
+
+class StrictJSONRequest(Request):
+    """A request whose JSON body is decoded by the ledger's one strict parser (domain/jsonstrict.py:
+    UTF-8, no repeated names, no NaN, at most 64 levels), never by ``json.loads`` as it comes."""
+
+    async def json(self) -> object:
+        if not hasattr(self, "_strict_json"):
+            self._strict_json = parse_json(await self.body(), error=MalformedRequest)
+        return self._strict_json
+
+
+class StrictJSONRoute(APIRoute):
+    """Routes whose bodies are JSON models: the body is parsed strictly before FastAPI validates it,
+    so a refusal names what is wrong (400 ``malformed-request``) and the same rules hold everywhere."""
+
+    def get_route_handler(self):  # type: ignore[override]
+        handler = super().get_route_handler()
+
+        async def strict_handler(request: Request) -> Response:
+            strict = StrictJSONRequest(request.scope, request.receive)
+            content_type = strict.headers.get("content-type", "")
+            if await strict.body() and (not content_type or "json" in content_type.lower()):
+                await strict.json()  # refuses here, with its own detail, before any model sees it
+            return await handler(strict)
+
+        return strict_handler

@@ -122,3 +122,14 @@ def test_an_as_of_that_utc_cannot_hold_is_400_and_no_access_is_logged(live, as_o
     answer = live.client(case.inquiry).get("/v1/chronology", params={"nhs_number": case.nhs, "as_of": as_of})
     assert_problem(answer, 400, "malformed-request")
     assert live.stored_events() == before
+
+
+@pytest.mark.parametrize("body", [b'{"role": "inquiry", "role": "admin", "holder": "Jo"}',
+                                  b'{"role": "inquiry", "holder": "Jo", "expires": NaN}',
+                                  b'{"role": "inquiry", "holder": "Jo\xff"}'], ids=["repeated-name", "nan", "not-utf8"])
+def test_json_models_are_parsed_by_the_one_strict_parser(live, body):
+    before = live.stored_events()
+    answer = live.client(live.token("admin")).post("/v1/admin/tokens", content=body,
+                                                   headers={"content-type": "application/json"})  # fmt: skip
+    assert_problem(answer, 400, "malformed-request")
+    assert live.stored_events() == before

@@ -14,11 +14,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import problems
-from api.deps import AdminPrincipal, ServicesDep
+from api.deps import AdminPrincipal, ServicesDep, StrictJSONRoute
 from domain.agencies import AGENCY_ID_PATTERN, AGENCY_KINDS
 from domain.councils import COUNCIL_CODE_PATTERN
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=StrictJSONRoute)
 
 EXAMPLE_KEYID = "56475aa75463474c0285df5dbf2bcab73da651358839e9b77481b2eab107708c"
 

@@ -15,7 +15,15 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from api import problems
-from api.deps import ChildQuery, DecidingPrincipal, LinkingPrincipal, ReaderPrincipal, ServicesDep, parse_moment
+from api.deps import (
+    ChildQuery,
+    DecidingPrincipal,
+    LinkingPrincipal,
+    ReaderPrincipal,
+    ServicesDep,
+    StrictJSONRoute,
+    parse_moment,
+)
 from api.schemas import ChronologyOut, DecisionIn, DecisionOut, LinkIn, LinkOut, MatchesOut, RiskOut
 from api.usecases.children import Look
 from api.usecases.practitioners import ChronologyFilter
@@ -23,7 +31,7 @@ from domain.agencies import AGENCY_ID_PATTERN
 from domain.entries import format_time
 from domain.records import CATEGORIES
 
-router = APIRouter(prefix="/v1", tags=["practitioners"])
+router = APIRouter(prefix="/v1", tags=["practitioners"], route_class=StrictJSONRoute)
 
 Category = Literal[CATEGORIES]  # type: ignore[valid-type]
 
