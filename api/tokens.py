@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from sqlalchemy import (
@@ -112,7 +112,7 @@ class TokenInfo:
 class NewToken:
     """A token made but not yet stored: its secret (to show once) and what will be kept about it."""
 
-    secret: str
+    secret: str = field(repr=False)  # never in a log line or a traceback's locals by accident
     info: TokenInfo
 
 
@@ -163,7 +163,8 @@ def prepare(
     if expires_at is not None and utc(expires_at) <= now:
         raise InvalidPayload("the expiry is already past")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    return NewToken(secret, TokenInfo(secrets.token_hex(8), role, agency, local_authority, now, expires_at, None, holder))
+    info = TokenInfo(secrets.token_hex(8), role, agency, local_authority, now, expires_at, None, holder)
+    return NewToken(secret, info)
 
 
 def store(engine: Engine, token: NewToken) -> None:

@@ -86,14 +86,6 @@ class Actor:
         return name + suffix
 
 
-def actor_from_entry(by: object) -> Actor:
-    """An Actor back from an entry's ``by`` (InvalidPayload for anything else)."""
-    allowed = {"holder", "role", "token_id", "agency", "local_authority"}
-    if not isinstance(by, dict) or not {"holder", "role", "token_id"} <= set(by) <= allowed:
-        raise InvalidPayload("by must hold holder, role, token_id and the role's scope")
-    return Actor(by["holder"], by["role"], by["token_id"], by.get("agency"), by.get("local_authority")).check()
-
-
 class TokenIssue(Aggregate):
     """An administrator issued a token. One per token id."""
 
