@@ -1,7 +1,8 @@
 """``ledger serve`` and ``ledger token ...``: run the HTTP API and manage its bearer tokens.
 
 A new token is printed once, on standard output alone (so ``TOKEN=$(ledger token issue ...)`` works);
-what is kept is its hash. The server logs one line per request without query strings, tokens or
+what is kept is its hash. Issuing and revoking are log entries naming the command line (holder
+``cli``) as the administrator, never the token. The server logs one line per request without query strings, tokens or
 bodies; uvicorn's own access log, which would print query strings, is off.
 
 The web stack (uvicorn, and FastAPI through the app) is imported inside ``cmd_serve`` alone, so the
@@ -69,7 +70,7 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
         services.close()
     print(secret)
     scope = f" for {info.agency or info.local_authority}" if info.agency or info.local_authority else ""
-    print(f"issued {info.role} token {info.token_id}{scope}; it is shown only this once", file=sys.stderr)
+    print(f"issued {info.role} token {info.token_id}{scope} (logged); it is shown only this once", file=sys.stderr)
     return 0
 
 
@@ -79,7 +80,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
         info = services.admin.revoke_token(COMMAND_LINE, args.token_id)
     finally:
         services.close()
-    print(f"revoked token {info.token_id}")
+    print(f"revoked token {info.token_id} (logged)")
     return 0
 
 

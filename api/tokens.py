@@ -3,8 +3,9 @@
 A token carries a role and its scope: an ``agency`` token is bound to one agency, a ``practitioner``
 token to one local authority, ``inquiry`` and ``admin`` tokens to nothing. Tokens expire and can be
 revoked; each has a public token id for listing and revoking, so the secret itself is never needed
-again after it is printed. The table lives in the ledger's database (not in the log: tokens are
-access control, not history) and is created by the composition root.
+again after it is printed. The table lives in the ledger's database (it is access control: each
+request checks it) and is created by the composition root; that a token was issued or revoked, by
+whom, for whom, is history, and the log holds it (domain/tokens.py; api/usecases/admin.py appends it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from sqlalchemy import (
@@ -33,9 +34,9 @@ from domain.councils import check_council_code
 from domain.text import check_printable
 from domain.errors import InvalidPayload, NotFound
 from domain.times import parse_time
+from domain.tokens import MAX_HOLDER, ROLES, Actor, TokenFacts
 from projections.db import create_tables, metadata
 
-ROLES = ("agency", "practitioner", "inquiry", "admin")
 TOKEN_PREFIX = "sgl_"
 _TOKEN_ID = re.compile(r"[0-9a-f]{16}")
 
@@ -55,7 +56,6 @@ api_tokens = Table(
 
 #: Roles whose tokens must name the person (or system) holding them (SPEC section 6.1).
 HOLDER_REQUIRED = ("practitioner", "inquiry", "admin")
-MAX_HOLDER = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +68,10 @@ class Principal:
     local_authority: str | None = None
     expires_at: datetime | None = None
     holder: str | None = None
+
+    def actor(self) -> Actor:
+        """Who this caller is, as the entries they make name them: holder, role, scope, token id."""
+        return Actor(self.holder, self.role, self.token_id, self.agency, self.local_authority)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +89,7 @@ class TokenInfo:
 
     def as_json(self) -> dict:
         def stamp(moment: datetime | None) -> str | None:
-            return None if moment is None else _utc(moment).isoformat().replace("+00:00", "Z")
+            return None if moment is None else utc(moment).isoformat().replace("+00:00", "Z")
 
         return {
             "token_id": self.token_id,
@@ -97,6 +101,19 @@ class TokenInfo:
             "expires_at": stamp(self.expires_at),
             "revoked_at": stamp(self.revoked_at),
         }
+
+    def facts(self) -> TokenFacts:
+        """What a log entry says about this token (never its secret or hash)."""
+        return TokenFacts(self.token_id, self.role, self.holder, self.agency, self.local_authority,
+                          None if self.expires_at is None else utc(self.expires_at))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    """A token made but not yet stored: its secret (to show once) and what will be kept about it."""
+
+    secret: str = field(repr=False)  # never in a log line or a traceback's locals by accident
+    info: TokenInfo
 
 
 def create_table(engine: Engine) -> None:
@@ -115,16 +132,15 @@ def parse_expiry(text: str) -> datetime:
     return parse_time(text, "expiry", allow_date=True, date_end=True, error=InvalidPayload).instant
 
 
-def issue(
-    engine: Engine,
+def prepare(
     role: str,
     *,
     agency: str | None = None,
     local_authority: str | None = None,
     expires_at: datetime | None = None,
     holder: str | None = None,
-) -> tuple[str, TokenInfo]:
-    """Create a token; returns its secret (to show once, never stored) and what is stored about it.
+) -> NewToken:
+    """Make a token, storing nothing: its secret and what will be kept about it.
 
     Preconditions, refused with InvalidPayload: an agency token names an agency, a practitioner token
     a three-digit local authority code, nothing else carries either, the expiry is in the future, and
@@ -144,25 +160,46 @@ def issue(
     if holder is not None:
         check_printable(holder, "holder", MAX_HOLDER)
     now = datetime.now(timezone.utc)
-    if expires_at is not None and _utc(expires_at) <= now:
+    if expires_at is not None and utc(expires_at) <= now:
         raise InvalidPayload("the expiry is already past")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     info = TokenInfo(secrets.token_hex(8), role, agency, local_authority, now, expires_at, None, holder)
+    return NewToken(secret, info)
+
+
+def store(engine: Engine, token: NewToken) -> None:
+    """Keep a prepared token (its hash, never the secret): from now on it authenticates."""
+    info = token.info
     with engine.begin() as conn:
         conn.execute(
             insert(api_tokens).values(
                 token_id=info.token_id,
-                token_hash=hash_token(secret),
-                role=role,
-                agency=agency,
-                local_authority=local_authority,
-                created_at=now,
-                expires_at=expires_at,
+                token_hash=hash_token(token.secret),
+                role=info.role,
+                agency=info.agency,
+                local_authority=info.local_authority,
+                created_at=info.created_at,
+                expires_at=info.expires_at,
                 revoked_at=None,
-                holder=holder,
+                holder=info.holder,
             )
         )
-    return secret, info
+
+
+def issue(
+    engine: Engine,
+    role: str,
+    *,
+    agency: str | None = None,
+    local_authority: str | None = None,
+    expires_at: datetime | None = None,
+    holder: str | None = None,
+) -> tuple[str, TokenInfo]:
+    """Make and store a token at once, without a log entry: for tests, fixtures and the demo. An
+    administrator issues tokens through api/usecases/admin.py, which logs the issue first."""
+    token = prepare(role, agency=agency, local_authority=local_authority, expires_at=expires_at, holder=holder)
+    store(engine, token)
+    return token.secret, token.info
 
 
 def authenticate(conn: Connection, secret: str) -> Principal | None:
@@ -179,7 +216,7 @@ def authenticate(conn: Connection, secret: str) -> Principal | None:
         return None
     if row.revoked_at is not None:
         return None
-    if row.expires_at is not None and _utc(row.expires_at) <= datetime.now(timezone.utc):
+    if row.expires_at is not None and utc(row.expires_at) <= datetime.now(timezone.utc):
         return None
     return Principal(row.token_id, row.role, row.agency, row.local_authority, row.expires_at, row.holder)
 
@@ -214,6 +251,6 @@ def _info(row) -> TokenInfo:
     )
 
 
-def _utc(moment: datetime) -> datetime:
+def utc(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes; they were stored in UTC."""
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)

@@ -5,6 +5,11 @@ professional then decided, why and who, is as much part of the child's record as
 each decision is a command on the ledger: an event in the log and a leaf of the Merkle tree, never a
 row someone could later edit. Each decision is its own aggregate, so two practitioners deciding at
 once both stand, in log order.
+
+Who decided: version 1 decisions name the actor in one line of text (``decided_by``); version 2
+(``Decided.v2``, written whenever the caller names an ``Actor``) keep that line, now the holder's
+readable name, role and council, and add ``by``: the holder, role, scope and token id as structured
+fields (SPEC section 6.1). Version 1 events stay decodable and keep their entry bytes.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.agencies import check_agency_id, name_uuid
 from domain.errors import InvalidPayload
 from domain.text import check_printable, check_reference, check_text
+from domain.tokens import Actor
 
 DECISIONS = ("acknowledged", "escalated", "dismissed")
 PROMPT_NAMESPACE = uuid.UUID("3b0e6f7a-91c2-5d4e-8f1a-6c2d9e4b7a35")
@@ -70,6 +76,17 @@ class PromptDecision(Aggregate):
                 "decided_by": self.decided_by,
             }
 
+    class DecidedV2(Decided):
+        """A decision naming its actor as structured fields: ``by`` is ``Actor.as_entry()`` and
+        ``decided_by`` its readable form (``Actor.shown()``), what read models display."""
+
+        TOPIC = "safeguarding-ledger:PromptDecision.Decided.v2"
+
+        by: dict
+
+        def entry_fields(self) -> dict:
+            return {**super().entry_fields(), "by": self.by}
+
     @event(Decided)
     def __init__(
         self,
@@ -112,19 +129,21 @@ def record_decision(
     records: Iterable[Mapping[str, str]],
     decision: str,
     reason: str,
-    by: str,
+    by: str | Actor,
 ) -> DecisionReceipt:
     """Append a decision on a prompt to the log.
 
     ``records`` are the prompt's ``{"agency", "record_id"}`` objects; together with ``rule`` and
     ``rule_version`` they must give ``prompt_id`` (see :func:`prompt_id_for`), so a decision always names
     exactly what it was about. Whether the prompt is currently raised for the child is the caller's
-    check (projections/risk.py knows, the domain does not); ``by`` names the practitioner.
+    check (projections/risk.py knows, the domain does not). ``by`` names the practitioner: an
+    ``Actor`` (a version 2 decision) or, as before SPEC 6.1, one line of text (version 1).
     """
     if decision not in DECISIONS:
         raise InvalidPayload(f"decision must be one of {', '.join(DECISIONS)}")
     check_text(reason, "reason", MAX_REASON)
-    check_printable(by, "by", MAX_BY)
+    shown = by.check().shown() if isinstance(by, Actor) else by
+    check_printable(shown, "by", MAX_BY)
     check_reference(prompt_id, "prompt_id")
     check_reference(rule, "rule")
     check_reference(child_id, "child_id")
@@ -139,15 +158,19 @@ def record_decision(
         raise InvalidPayload("a prompt names at least one record")
     if prompt_id != prompt_id_for(rule, rule_version, pairs):
         raise InvalidPayload("prompt_id does not match the rule, version and records given")
-    aggregate = PromptDecision(
-        prompt_id=prompt_id,
-        child_id=child_id,
-        rule=rule,
-        rule_version=rule_version,
-        records=[{"agency": agency, "record_id": record_id} for agency, record_id in pairs],
-        decision=decision,
-        reason=reason,
-        decided_by=by,
-    )
+    fields = {
+        "prompt_id": prompt_id,
+        "child_id": child_id,
+        "rule": rule,
+        "rule_version": rule_version,
+        "records": [{"agency": agency, "record_id": record_id} for agency, record_id in pairs],
+        "decision": decision,
+        "reason": reason,
+        "decided_by": shown,
+    }
+    if isinstance(by, Actor):
+        aggregate = PromptDecision._create(PromptDecision.DecidedV2, **fields, by=by.as_entry())
+    else:
+        aggregate = PromptDecision(**fields)
     ledger.save(aggregate)
     return DecisionReceipt(str(aggregate.id), prompt_id, decision, aggregate.created_on)

@@ -6,6 +6,12 @@ own, or the identity assertion of an agency record. Both are commands on the led
 why, so the identity behind every chronology can be replayed and challenged. Nothing is deleted: an
 unlink withdraws a link from the moment it is recorded, and the chronology as it stood before still
 shows the join.
+
+Who acted: version 1 events name them in one line of text (``linked_by``, ``unlinked_by``,
+``withdrawn_by``); version 2 events, written whenever the caller names an ``Actor``, keep that line as
+the holder's readable name, role and council and add ``by``, the holder, role, scope and token id as
+structured fields (SPEC section 6.1). Each version 2 class extends its version 1 class, so every
+reader of version 1 events reads version 2 ones as well; version 1 events keep their entry bytes.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from domain.errors import AlreadyExists, InvalidPayload, NotFound
 from domain.identifiers import ChildIdentifiers, parse_identifiers
 from domain.text import check_printable, check_reference, check_text
 from domain.records import Record, parse_payload, peek_agency, record_aggregate_id
+from domain.tokens import Actor
 
 WITHDRAWAL_NAMESPACE = uuid.UUID("a4d27c51-0e8b-5f36-9c1d-7b3e5a2f8c64")
 _IDENTIFIER_FIELDS = {"nhs_number", "upn", "local_id", "agency"}
@@ -74,18 +81,43 @@ class IdentityLink(Aggregate):
         def entry_fields(self) -> dict:
             return {"unlinked_by": self.unlinked_by, "reason": self.reason}
 
+    class LinkedV2(Linked):
+        """A link naming its actor: ``by`` is ``Actor.as_entry()``, ``linked_by`` its readable form."""
+
+        TOPIC = "safeguarding-ledger:IdentityLink.Linked.v2"
+        by: dict
+
+        def entry_fields(self) -> dict:
+            return {**super().entry_fields(), "by": self.by}
+
+    class UnlinkedV2(Unlinked):
+        """An unlink naming its actor: ``by`` is ``Actor.as_entry()``, ``unlinked_by`` its readable form."""
+
+        TOPIC = "safeguarding-ledger:IdentityLink.Unlinked.v2"
+        by: dict
+
+        def entry_fields(self) -> dict:
+            return {**super().entry_fields(), "by": self.by}
+
     @event(Linked)
     def __init__(self, identifiers: list[dict], linked_by: str, reason: str) -> None:
         self.identifiers = identifiers
         self.unlinked = False
 
-    def unlink(self, by: str, reason: str) -> None:
+    def unlink(self, by: str | Actor, reason: str) -> None:
         if self.unlinked:
             raise AlreadyExists(f"link {self.id} is already unlinked")
-        self._unlinked(unlinked_by=by, reason=reason)
+        if isinstance(by, Actor):
+            self._unlinked_v2(unlinked_by=by.shown(), reason=reason, by=by.as_entry())
+        else:
+            self._unlinked(unlinked_by=by, reason=reason)
 
     @event(Unlinked)
     def _unlinked(self, unlinked_by: str, reason: str) -> None:
+        self.unlinked = True
+
+    @event(UnlinkedV2)
+    def _unlinked_v2(self, unlinked_by: str, reason: str, by: dict) -> None:
         self.unlinked = True
 
 
@@ -114,6 +146,15 @@ class RecordLinkWithdrawal(Aggregate):
                 "reason": self.reason,
             }
 
+    class WithdrawnV2(Withdrawn):
+        """A withdrawal naming its actor: ``by`` is ``Actor.as_entry()``, ``withdrawn_by`` its readable form."""
+
+        TOPIC = "safeguarding-ledger:RecordLinkWithdrawal.Withdrawn.v2"
+        by: dict
+
+        def entry_fields(self) -> dict:
+            return {**super().entry_fields(), "by": self.by}
+
     @staticmethod
     def create_id(agency: str, record_id: str, **_: object) -> uuid.UUID:
         return uuid.uuid5(WITHDRAWAL_NAMESPACE, str(record_aggregate_id(agency, record_id)))
@@ -132,20 +173,25 @@ class LinkReceipt:
     recorded_at: datetime
 
 
-def _check_act(by: str, reason: str) -> None:
-    """Who acted (one line) and why (free text), with text hygiene (domain/text)."""
-    check_printable(by, "by", MAX_BY)
+def _check_act(by: str | Actor, reason: str) -> tuple[str, dict]:
+    """Who acted and why (free text), with text hygiene (domain/text). Returns the one line that
+    names the actor and, for an Actor, the version 2 fields (``{"by": ...}``; else none)."""
+    shown = by.check().shown() if isinstance(by, Actor) else by
+    check_printable(shown, "by", MAX_BY)
     check_text(reason, "reason", MAX_REASON)
+    return shown, ({"by": by.as_entry()} if isinstance(by, Actor) else {})
 
 
-def link_identities(ledger: Application, identifiers: Iterable[Mapping], *, by: str, reason: str) -> LinkReceipt:
+def link_identities(
+    ledger: Application, identifiers: Iterable[Mapping], *, by: str | Actor, reason: str
+) -> LinkReceipt:
     """Record that these identifier objects are one child (a practitioner confirming a match).
 
     Each object holds strong identifiers only: ``nhs_number``, ``upn``, or ``local_id`` with the
     ``agency`` whose reference it is (a registered agency). Together they must name two or more
-    distinct identities.
+    distinct identities. ``by``: an ``Actor`` (a version 2 entry) or one line of text (version 1).
     """
-    _check_act(by, reason)
+    shown, v2 = _check_act(by, reason)
     items = list(identifiers)
     if not 2 <= len(items) <= MAX_IDENTIFIERS:
         raise InvalidPayload(f"a link names 2 to {MAX_IDENTIFIERS} identifier objects")
@@ -166,7 +212,11 @@ def link_identities(ledger: Application, identifiers: Iterable[Mapping], *, by: 
         | ({"agency": p.agency} if p.local_id else {})
         for p in parsed
     ]
-    link = IdentityLink(identifiers=normalised, linked_by=by, reason=reason)
+    if v2:
+        link = IdentityLink._create(IdentityLink.LinkedV2, identifiers=normalised, linked_by=shown, reason=reason,
+                                    **v2)  # fmt: skip
+    else:
+        link = IdentityLink(identifiers=normalised, linked_by=shown, reason=reason)
     ledger.save(link)
     return LinkReceipt(str(link.id), link.created_on)
 
@@ -174,7 +224,7 @@ def link_identities(ledger: Application, identifiers: Iterable[Mapping], *, by: 
 def unlink_identities(
     ledger: Application,
     *,
-    by: str,
+    by: str | Actor,
     reason: str,
     link_id: str | None = None,
     agency: str | None = None,
@@ -182,8 +232,9 @@ def unlink_identities(
 ) -> LinkReceipt:
     """Withdraw a join: a practitioner's link (``link_id``), or the identity assertion of an agency
     record (``agency`` + ``record_id``: an ``identity_link`` record, or any record naming several
-    identifiers). Exactly one target; the returned id is the link's or the withdrawal's."""
-    _check_act(by, reason)
+    identifiers). Exactly one target; the returned id is the link's or the withdrawal's. ``by`` as
+    for :func:`link_identities`."""
+    shown, v2 = _check_act(by, reason)
     if (link_id is None) == (record_id is None):
         raise InvalidPayload("unlink names either a link_id or an agency record, not both")
     if link_id is not None:
@@ -211,7 +262,11 @@ def unlink_identities(
     payload = parse_payload(peek_agency(base64.b64decode(record.payload))[0])
     if len(identity_keys(record_identifiers(payload.subject, payload.same_child))) < 2:
         raise InvalidPayload(f"record {record_id!r} of agency {agency} joins no identities")
-    withdrawal = RecordLinkWithdrawal(agency=agency, record_id=record_id, withdrawn_by=by, reason=reason)
+    fields = {"agency": agency, "record_id": record_id, "withdrawn_by": shown, "reason": reason}
+    if v2:
+        withdrawal = RecordLinkWithdrawal._create(RecordLinkWithdrawal.WithdrawnV2, **fields, **v2)
+    else:
+        withdrawal = RecordLinkWithdrawal(**fields)
     try:
         ledger.save(withdrawal)
     except IntegrityError:

@@ -6,10 +6,16 @@ and identity links recorded by T raise, each with the decisions practitioners ha
 then. The read model kept here is the decisions, which are commands on the ledger
 (domain/decisions.py). A prompt's ``raised_at`` is the moment its last record joined the child's
 chronology: recorded, and linked to the child.
+
+A decision's ``decided_by`` is the readable name the entry gives: since SPEC 6.1 the holder, role
+and council ("Sam Example (practitioner, council 309)"), the structured holder, role, scope and token
+id staying in the entry's ``by``. Decisions recorded before then named a token instead; ``shown_by``
+is what a page shows for either, never a token id.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -46,6 +52,9 @@ class RiskProjection:
     name = "risk"
     tables = (decisions,)
 
+    # Every PromptDecision.Decided, version 1 or 2 (Decided.v2 extends it), gives one row: the
+    # readable decided_by of either version, so rows already stored equal a rebuild from the log.
+
     def apply(self, conn: Connection, items: Sequence[LogItem]) -> None:
         rows = [
             {
@@ -67,6 +76,11 @@ class RiskProjection:
             conn.execute(insert(decisions), rows)
 
 
+#: How version 1 decisions named their maker: role, token id and council (api/usecases/children.py
+#: ``acting_as`` before SPEC 6.1).
+_TOKEN_NAMED = re.compile(r"(\w+) token [0-9a-f]{16} \(local authority (\d{3}|None)\)")
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """A practitioner's decision on a prompt."""
@@ -76,6 +90,16 @@ class Decision:
     reason: str
     decided_by: str
     decided_at: datetime
+
+    @property
+    def shown_by(self) -> str:
+        """Who decided, for a page: ``decided_by``, except that a decision recorded before holders
+        were named, which named a token, shows its role and council instead of the token id."""
+        old = _TOKEN_NAMED.fullmatch(self.decided_by)
+        if old is None:
+            return self.decided_by
+        council = "" if old.group(2) == "None" else f", council {old.group(2)}"
+        return f"unnamed holder ({old.group(1)}{council}; recorded before holders were named)"
 
     def to_dict(self) -> dict:
         return {"decision_id": self.decision_id, "decision": self.decision, "reason": self.reason,

@@ -20,6 +20,8 @@ from sqlalchemy import select
 from api import tokens
 from api.bootstrap import bootstrap
 from api.cli import main
+from domain.entries import decode_entry
+from tests.test_people_entries import all_entries, secret_forms
 
 
 def run(capsys, settings, *argv: str) -> tuple[int, str, str]:
@@ -100,6 +102,35 @@ def test_token_list_and_revoke(capsys, settings):
         services.close()
     code, _, err = run(capsys, settings, "token", "revoke", "0123456789abcdef")
     assert code != 0 and "no token" in err
+
+
+def test_token_issue_and_revoke_at_the_command_line_are_log_entries_naming_cli_never_the_secret(capsys, settings):
+    """SPEC 6.1: one ``token_issued`` and one ``token_revoked`` entry, with the token's id, holder,
+    role, scope and expiry and the command line as the administrator; no form of the secret."""
+    _, out, _ = run(capsys, settings, "token", "issue", "--role", "practitioner", "--local-authority", "309",
+                    "--holder", "Sam Example (MASH)", "--expires", "2099-12-31")  # fmt: skip
+    secret = out.strip()
+    _, listing, _ = run(capsys, settings, "token", "list")
+    (token_id,) = [line.split()[0] for line in listing.splitlines()[1:]]
+    for _ in range(2):  # revoking again keeps the first revocation and logs nothing more
+        assert run(capsys, settings, "token", "revoke", token_id)[0] == 0
+    services = bootstrap(settings)
+    try:
+        entries = all_entries(services)
+    finally:
+        services.close()
+    decoded = [decode_entry(entry) for entry in entries]
+    issued = [e for e in decoded if e["kind"] == "token_issued"]
+    revoked = [e for e in decoded if e["kind"] == "token_revoked"]
+    assert len(issued) == len(revoked) == 1
+    expected = {"token_id": token_id, "holder": "Sam Example (MASH)", "role": "practitioner", "agency": None,
+                "local_authority": "309", "expires_at": "2100-01-01T00:00:00.000000Z",
+                "by": {"holder": "cli", "role": "admin", "token_id": "cli"}}  # fmt: skip
+    assert {k: issued[0][k] for k in expected} == expected == {k: revoked[0][k] for k in expected}
+    assert set(issued[0]) == {"v", "kind", "at", "originator", *expected}
+    assert set(revoked[0]) == {"v", "kind", "at", "originator", "revoked_at", *expected}
+    for form in secret_forms(secret):
+        assert not any(form in entry for entry in entries)
 
 
 def test_expiry_dates_run_to_the_end_of_the_day_utc():

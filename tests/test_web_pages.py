@@ -195,7 +195,9 @@ def test_a_decision_needs_the_csrf_token_and_a_reason_and_is_recorded_in_the_log
     assert re.search(rf'id="prompt-{prompt_id}" data-rule="non_mobile_infant_injury" data-state="escalated"', after.text)
     with demo_live.services.engine.connect() as conn:
         stored = conn.execute(select(decisions.c.decided_by).where(decisions.c.prompt_id == prompt_id)).scalars().all()
-    assert stored and all("practitioner token" in by and "(local authority 990)" in by for by in stored)
+        token_id = tokens.authenticate(conn, demo_live.practitioner).token_id
+    assert stored and set(stored) == {"Sam Example (practitioner, council 990)"}
+    assert "by Sam Example (practitioner, council 990)" in after.text and token_id not in after.text
 
 
 def test_an_inquiry_cannot_record_decisions(demo_live):

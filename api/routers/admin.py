@@ -2,7 +2,9 @@
 
 An admin token manages who may write and read; it never reads a child's records (the reading
 routers refuse the admin role). Agency and key changes are ledger commands, so they are log entries
-like any record; tokens are access control, kept in the token table (api/tokens.py).
+like any record; tokens are access control, kept in the token table (api/tokens.py), and issuing or
+revoking one appends a log entry naming the token and this admin token's holder, never the secret
+(api/usecases/admin.py).
 """
 
 from __future__ import annotations
@@ -209,7 +211,8 @@ def revoke_key(
     "/tokens", status_code=201, response_model=IssuedToken, responses=problems.responses(400, 401, 403, 404, 413, 422)
 )
 def issue_token(principal: AdminPrincipal, services: ServicesDep, request: TokenIn) -> JSONResponse:
-    """Issue a token; the secret is in this response only (the ledger keeps its hash)."""
+    """Issue a token; the secret is in this response only (the ledger keeps its hash). A
+    ``token_issued`` log entry names the token, its holder and scope, and you."""
     secret, info = services.admin.issue_token(
         principal, request.role, agency=request.agency, local_authority=request.local_authority,
         expires=request.expires, holder=request.holder,
@@ -227,5 +230,6 @@ def list_tokens(principal: AdminPrincipal, services: ServicesDep) -> list[dict]:
     "/tokens/{token_id}/revoke", response_model=TokenOut, responses=problems.responses(400, 401, 403, 404, 413)
 )
 def revoke_token(principal: AdminPrincipal, services: ServicesDep, token_id: TokenId) -> dict:
-    """Revoke a token at once, in every worker (each request checks the table)."""
+    """Revoke a token at once, in every worker (each request checks the table); a ``token_revoked``
+    log entry names it and you (once: revoking again keeps the first revocation)."""
     return services.admin.revoke_token(principal, token_id).as_json()

@@ -1,7 +1,8 @@
 """Administrators register agencies and their keys and issue, list and revoke tokens; they never read
 a child's records. Agency and key changes are ledger commands (log entries); tokens are access
-control, kept in the token table (api/tokens.py). The command line acts as the ``COMMAND_LINE``
-administrator: whoever can run it holds the database already.
+control, kept in the token table (api/tokens.py), and issuing or revoking one is a log entry too
+(domain/tokens.py), naming the token and the administrator, never the secret. The command line acts
+as the ``COMMAND_LINE`` administrator: whoever can run it holds the database already.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from api import tokens
 from api.tokens import Principal, TokenInfo
 from api.usecases.permissions import authorise
 from domain import envelope as dsse
+from domain.tokens import log_token_issued, log_token_revoked
 
 if TYPE_CHECKING:
     from api.bootstrap import Services
@@ -72,13 +74,28 @@ class Admin:
         expires: str | None = None,
         holder: str | None = None,
     ) -> tuple[str, TokenInfo]:
-        """Issue a token: its secret (shown once, never stored) and what is kept about it."""
+        """Issue a token: its secret (shown once, never stored) and what is kept about it.
+
+        The ``token_issued`` entry is appended first and the token row stored only after it, both
+        under the process's write lock: a token authenticates only once its row exists, so a failed
+        append leaves no usable token, and a failure (or crash) between the two leaves at worst an
+        entry for a token that never worked. Storing the row first would risk the opposite, a
+        working token the log does not show. Every rule is checked before either is written.
+        """
         authorise(principal.role, "administer")
         if agency is not None:
             self.services.ledger.agency(agency)  # NotFound for an unregistered agency
         expires_at = None if expires is None else tokens.parse_expiry(expires)
-        return tokens.issue(self.services.engine, role, agency=agency, local_authority=local_authority,
-                            expires_at=expires_at, holder=holder)  # fmt: skip
+        token = tokens.prepare(role, agency=agency, local_authority=local_authority, expires_at=expires_at,
+                               holder=holder)  # fmt: skip
+
+        def run() -> None:
+            log_token_issued(self.services.ledger, token.info.facts(), by=principal.actor())
+            tokens.store(self.services.engine, token)
+            self.services.runner.catch_up()
+
+        self.services.writes.exclusive(run)
+        return token.secret, token.info
 
     def list_tokens(self, principal: Principal) -> list[TokenInfo]:
         """Every token ever issued, without secrets."""
@@ -86,6 +103,21 @@ class Admin:
         return tokens.list_tokens(self.services.reader)
 
     def revoke_token(self, principal: Principal, token_id: str) -> TokenInfo:
-        """Revoke a token at once, in every process (each request checks the table)."""
+        """Revoke a token at once, in every process (each request checks the table), and log it.
+
+        Here the row comes first: the token stops working before anything else happens, so a failed
+        append leaves the token revoked (the safe side) with its entry missing, and revoking it again
+        appends the entry then. The entry is logged once per token (revoking again keeps the first
+        revocation and logs nothing more); its ``revoked_at`` is the row's, when the token stopped.
+        """
         authorise(principal.role, "administer")
-        return tokens.revoke(self.services.engine, token_id)
+
+        def run() -> TokenInfo:
+            info = tokens.revoke(self.services.engine, token_id)  # NotFound for an unknown id
+            assert info.revoked_at is not None
+            log_token_revoked(self.services.ledger, info.facts(), revoked_at=tokens.utc(info.revoked_at),
+                              by=principal.actor())  # fmt: skip
+            self.services.runner.catch_up()
+            return info
+
+        return self.services.writes.exclusive(run)

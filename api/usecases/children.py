@@ -22,6 +22,7 @@ from domain.access import MAX_REASON as MAX_BREAK_GLASS
 from domain.access import log_access
 from domain.errors import Forbidden, NotFound
 from domain.text import check_query_text
+from domain.tokens import Actor
 from projections.chronology import child_local_authorities
 from projections.identity import Child, resolve_child
 
@@ -152,6 +153,8 @@ def own_council_child(services: Services, principal: Principal, child_id: str, o
     return child
 
 
-def acting_as(principal: Principal) -> str:
-    """How a decision or a link names who made it: role, token id (never the secret) and council."""
-    return f"{principal.role} token {principal.token_id} (local authority {principal.local_authority})"
+def acting_as(principal: Principal) -> Actor:
+    """How a decision or a link names who made it (SPEC 6.1): the token's holder, role, council (or
+    agency) and token id, never the secret. Entries keep these as structured fields (``by``) beside
+    the readable "Sam Example (practitioner, council 309)" that read models show."""
+    return principal.actor()
