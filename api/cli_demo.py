@@ -19,8 +19,8 @@ import uvicorn
 
 from api.app import create_app
 from api.demo import AGENCIES, MARKER, POLICE_REF, DemoLedger, build_demo
-from api.tokens import issue
-from projections.db import make_engine
+from api.bootstrap import bootstrap
+from api.usecases.admin import COMMAND_LINE
 
 DEFAULT_DIR = Path("ledger-demo")
 
@@ -46,13 +46,15 @@ def port_is_free(host: str, port: int) -> bool:
 
 
 def issue_demo_tokens(demo: DemoLedger) -> tuple[str, str]:
-    """A practitioner token for the case's council and an inquiry token, in the demo's database."""
-    engine = make_engine(demo.settings.database_url)
+    """A practitioner token for the case's council and an inquiry token, issued as any token is (each
+    issue a log entry naming the command-line administrator)."""
+    services = bootstrap(demo.settings)
     try:
-        practitioner, _ = issue(engine, "practitioner", local_authority=demo.council, holder="Sam Example (demo social worker)")
-        inquiry, _ = issue(engine, "inquiry", holder="Demo practice review")
+        practitioner, _ = services.admin.issue_token(COMMAND_LINE, "practitioner", local_authority=demo.council,
+                                                     holder="Sam Example (demo social worker)")  # fmt: skip
+        inquiry, _ = services.admin.issue_token(COMMAND_LINE, "inquiry", holder="Demo practice review")
     finally:
-        engine.dispose()
+        services.close()
     return practitioner, inquiry
 
 
