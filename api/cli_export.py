@@ -5,8 +5,10 @@ docs/log-format.md.
 The log is streamed in chunks, so memory stays constant however long it is. Export is read-only
 as far as files go: it opens the ledger without creating one (a missing ledger or checkpoint key
 is one line and exit status 3) and makes its directory only once the ledger is open. It does
-catch the read models up and sign a checkpoint covering the whole tree, as a server would. The
-parser is api/cli.py's.
+catch the read models up and sign a checkpoint covering the whole tree, as a server would. An
+export discloses every child's records, so it is a lookup on the record like any other (SPEC 6.3):
+its own access entry (read ``export``, holder ``cli``) is appended before anything is written, and
+the bundle, whose checkpoint covers it, carries it. The parser is api/cli.py's.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from sqlalchemy import Engine
 from api.bootstrap import Services
 from api.cli import open_ledger
 from api.opening import NoLedger
+from api.usecases.admin import COMMAND_LINE
+from api.usecases.children import record_lookup
 from domain.audit import KEY_KINDS, export_line, key_event_line, key_event_of
 from domain.entries import decode_entry, entry_bytes
 from domain.errors import AlreadyExists
@@ -39,6 +43,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         if services.signer is None:
             key = services.settings.checkpoint_key
             raise NoLedger(f"no checkpoint key at {key}; export signs its checkpoint with it")
+        record_lookup(services, COMMAND_LINE, read="export", query={})  # durable before any file is written
         out.mkdir(parents=True, exist_ok=True)
         services.runner.catch_up()
         latest = services.checkpoint()

@@ -1,7 +1,9 @@
-"""The access read model: who read which child, when, under what justification.
+"""The access read model: who looked up which child, when, under what justification, with what answer.
 
 It follows the log like every projection and keeps one row per access entry (domain/access.py), so
-an inquiry can list a child's reads without scanning the log, each with the leaf index that proves it.
+a child's access history (an inquiry's, or the child's council's) is listed without scanning the
+log, each with the leaf index that proves it. Rows of version 1 entries have no holder and the
+outcome ``allowed`` (only allowed reads were logged then).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sqlalchemy import (
     select,
 )
 
-from domain.access import Access
+from domain.access import LOGGED
 from domain.entries import format_time
 from projections.db import metadata
 from projections.identity import Child, chunks, keys
@@ -38,40 +40,45 @@ access_reads = Table(
     Column("notification_id", BigInteger, primary_key=True, autoincrement=False),
     Column("access_id", String(36), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
+    Column("holder", String(200), nullable=True),
     Column("token_id", String(64), nullable=False),
     Column("role", String(16), nullable=False),
     Column("agency", String(64), nullable=True),
     Column("local_authority", String(3), nullable=True),
-    Column("child", String(128), nullable=False),
+    Column("child", String(128), nullable=True),
     Column("read", String(32), nullable=False),
     Column("query", Text, nullable=False),
     Column("as_of", String(40), nullable=True),
     Column("break_glass", Boolean, nullable=False),
     Column("reason", Text, nullable=True),
+    Column("outcome", String(16), nullable=False),
     Index("access_reads_child", "child", "notification_id"),
 )
 
 
 @dataclass(frozen=True, slots=True)
 class AccessRead:
-    """One logged read, as an inquiry sees it."""
+    """One logged lookup, as a child's access history shows it."""
 
     at: datetime
+    holder: str | None
     token_id: str
     role: str
     agency: str | None
     local_authority: str | None
-    child: str
+    child: str | None
     read: str
     query: dict
     as_of: str | None
     break_glass: bool
     reason: str | None
+    outcome: str
     leaf_index: int | None
 
     def as_json(self) -> dict:
         return {
             "at": format_time(self.at),
+            "holder": self.holder,
             "token_id": self.token_id,
             "role": self.role,
             "agency": self.agency,
@@ -82,6 +89,7 @@ class AccessRead:
             "as_of": self.as_of,
             "break_glass": self.break_glass,
             "reason": self.reason,
+            "outcome": self.outcome,
             "leaf_index": self.leaf_index,
         }
 
@@ -98,6 +106,7 @@ class AccessProjection:
                 "notification_id": item.notification_id,
                 "access_id": str(item.event.originator_id),
                 "at": item.event.timestamp,
+                "holder": getattr(item.event, "holder", None),
                 "token_id": item.event.token_id,
                 "role": item.event.role,
                 "agency": item.event.agency,
@@ -108,9 +117,10 @@ class AccessProjection:
                 "as_of": item.event.as_of,
                 "break_glass": item.event.break_glass,
                 "reason": item.event.reason,
+                "outcome": getattr(item.event, "outcome", "allowed"),
             }
             for item in items
-            if isinstance(item.event, Access.Logged)
+            if isinstance(item.event, LOGGED)
         ]
         if rows:
             conn.execute(insert(access_reads), rows)
@@ -126,8 +136,8 @@ def child_ids(conn: Connection, child: Child) -> list[str]:
 
 
 def reads_of(conn: Connection, children: Sequence[str], *, limit: int = 1000, offset: int = 0) -> list[AccessRead]:
-    """The logged reads of any of ``children`` (a child's ids, past and present: ``child_ids``),
-    oldest first."""
+    """The logged lookups of any of ``children`` (a child's ids, past and present: ``child_ids``),
+    oldest first: allowed reads and refused attempts alike (a lookup that found no child names none)."""
     query = (
         select(access_reads, leaves.c.leaf_index)
         .select_from(access_reads.outerjoin(leaves, leaves.c.originator_id == access_reads.c.access_id))
@@ -139,6 +149,7 @@ def reads_of(conn: Connection, children: Sequence[str], *, limit: int = 1000, of
     return [
         AccessRead(
             at=row.at if row.at.tzinfo else row.at.replace(tzinfo=timezone.utc),  # SQLite drops the zone
+            holder=row.holder,
             token_id=row.token_id,
             role=row.role,
             agency=row.agency,
@@ -149,6 +160,7 @@ def reads_of(conn: Connection, children: Sequence[str], *, limit: int = 1000, of
             as_of=row.as_of,
             break_glass=row.break_glass,
             reason=row.reason,
+            outcome=row.outcome,
             leaf_index=row.leaf_index,
         )
         for row in conn.execute(query)

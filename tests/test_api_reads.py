@@ -1,5 +1,7 @@
 """Practitioners and inquiries reading over real HTTP: chronology, risk, decisions, links, matches,
-and the access entry every allowed read appends before its answer (a refused read stores nothing)."""
+and the access entry every lookup appends before its answer, allowed, refused or not found, naming
+the token's holder (SPEC 6.3); another council's child is answered exactly as an unknown one (6.2);
+only a malformed question stores nothing."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from api.tokens import authenticate
 from domain.access import Access
+from projections.identity import resolve_child
 from tests.api_live import Live, fresh_nhs_number, live  # noqa: F401 - the fixture
 from tests.conftest import concern
 from tests.test_api_records import assert_problem
@@ -24,6 +28,13 @@ class Case:
     own: str  # practitioner of 309
     other: str  # practitioner of 310
     inquiry: str
+
+    #: The holders the tokens were issued to, by token.
+    HOLDERS = {"own": "Sam Example (fictional), council 309", "other": "Alex Other (fictional), council 310",
+               "inquiry": "Review Panel (fictional)"}  # fmt: skip
+
+    def holder(self, token: str) -> str:
+        return self.HOLDERS[next(name for name in self.HOLDERS if getattr(self, name) == token)]
 
 
 def make_case(live: Live, **police_fields) -> Case:
@@ -42,9 +53,9 @@ def make_case(live: Live, **police_fields) -> Case:
         receipts[payload["record_id"]] = response[0]
     return Case(
         nhs, police, health, receipts,
-        live.token("practitioner", local_authority="309"),
-        live.token("practitioner", local_authority="310"),
-        live.token("inquiry"),
+        live.token("practitioner", local_authority="309", holder=Case.HOLDERS["own"]),
+        live.token("practitioner", local_authority="310", holder=Case.HOLDERS["other"]),
+        live.token("inquiry", holder=Case.HOLDERS["inquiry"]),
     )  # fmt: skip
 
 
@@ -54,6 +65,17 @@ def last_event(live: Live):
         start=live.stored_events(), limit=1
     )
     return live.services.ledger.mapper.to_domain_event(notification)
+
+
+def events_since(live: Live, before: int) -> list:
+    """Every event stored after the store held ``before`` (notification ids may have gaps)."""
+    found = live.services.ledger.recorder.select_notifications(start=before + 1, limit=1000)
+    return [live.services.ledger.mapper.to_domain_event(notification) for notification in found]
+
+
+def who(access) -> tuple:
+    """What an access entry says of who looked and with what answer."""
+    return access.holder, access.role, access.agency, access.local_authority, access.outcome
 
 
 def test_a_practitioner_of_the_childs_council_reads_the_chronology_in_order_and_the_read_is_logged(live):
@@ -75,20 +97,45 @@ def test_a_practitioner_of_the_childs_council_reads_the_chronology_in_order_and_
     # The access entry was stored before the answer came back: exactly one new event, this read.
     assert live.stored_events() == before + 1
     access = last_event(live)
-    assert isinstance(access, Access.Logged)
-    assert (access.role, access.local_authority, access.read, access.child) == (
-        "practitioner", "309", "chronology", body["child"]["id"]
-    )  # fmt: skip
+    assert isinstance(access, Access.LoggedV2)
+    assert who(access) == (case.holder(case.own), "practitioner", None, "309", "allowed")
+    assert (access.token_id, access.read, access.child) == (token_id(live, case.own), "chronology", body["child"]["id"])
     assert access.query == {"nhs_number": case.nhs} and access.break_glass is False
 
 
-def test_a_practitioner_of_another_council_is_refused_and_nothing_is_stored(live):
+def token_id(live: Live, secret: str) -> str:
+    with live.services.engine.connect() as conn:
+        return authenticate(conn, secret).token_id
+
+
+READS = [("/v1/chronology", "chronology"), ("/v1/risk", "risk"), ("/v1/identity/matches", "possible_matches"),
+         ("/v1/access", "access")]  # fmt: skip
+
+
+@pytest.mark.parametrize("path, read", READS)
+def test_another_councils_child_is_answered_exactly_as_an_unknown_child_and_both_are_logged(live, path, read):
     case = make_case(live)
+    unknown = fresh_nhs_number()
+    with live.services.engine.connect() as conn:
+        child_id = resolve_child(conn, nhs_number=case.nhs).id
     before = live.stored_events()
     with live.client(case.other) as client:
-        for path in ("/v1/chronology", "/v1/risk", "/v1/identity/matches"):
-            assert_problem(client.get(path, params={"nhs_number": case.nhs}), 403, "forbidden")
-    assert live.stored_events() == before
+        refused = client.get(path, params={"nhs_number": case.nhs})
+        middle = live.stored_events()
+        not_known = client.get(path, params={"nhs_number": unknown})
+    assert_problem(refused, 404, "not-found")
+    assert (refused.status_code, refused.content) == (not_known.status_code, not_known.content), "no oracle"
+    assert refused.headers["content-type"] == not_known.headers["content-type"]
+    stored = events_since(live, before)
+    assert [type(e) for e in stored] == [Access.LoggedV2, Access.LoggedV2], "one entry for each lookup"
+    first, second = stored
+    assert events_since(live, middle) == [second]
+    # The log, never the answer, names the child the refused lookup asked for.
+    assert (first.child, first.outcome, first.query) == (child_id, "refused", {"nhs_number": case.nhs})
+    assert (second.child, second.outcome, second.query) == (None, "not_found", {"nhs_number": unknown})
+    for access in (first, second):
+        assert who(access)[:4] == (case.holder(case.other), "practitioner", None, "310")
+        assert (access.read, access.break_glass, access.reason) == (read, False, None)
 
 
 def test_break_glass_lets_another_council_read_and_flags_the_access_entry(live):
@@ -99,6 +146,7 @@ def test_break_glass_lets_another_council_read_and_flags_the_access_entry(live):
     assert response.status_code == 200 and len(response.json()["entries"]) == 2
     access = last_event(live)
     assert (access.local_authority, access.break_glass, access.reason) == ("310", True, reason)
+    assert who(access) == (case.holder(case.other), "practitioner", None, "310", "allowed")
 
 
 def test_inquiries_read_any_child_and_their_reads_are_logged_too(live):
@@ -107,6 +155,7 @@ def test_inquiries_read_any_child_and_their_reads_are_logged_too(live):
         assert client.get("/v1/risk", params={"nhs_number": case.nhs}).status_code == 200
     access = last_event(live)
     assert (access.role, access.read, access.break_glass) == ("inquiry", "risk", False)
+    assert who(access) == (case.holder(case.inquiry), "inquiry", None, None, "allowed")
 
 
 @pytest.mark.parametrize(
@@ -132,15 +181,25 @@ def test_a_malformed_read_gets_400(live, params):
     assert live.stored_events() == before
 
 
-def test_an_unknown_child_gets_404_and_nothing_is_stored(live):
-    token = live.token("inquiry")
+def test_an_unknown_child_gets_404_and_the_lookup_is_logged_as_not_found(live):
+    token = live.token("inquiry", holder="Review Panel (fictional)")
+    for path, read in READS:
+        asked = {"nhs_number": fresh_nhs_number()}
+        before = live.stored_events()
+        with live.client(token) as client:
+            assert_problem(client.get(path, params=asked), 404, "not-found")
+        (access,) = events_since(live, before)
+        assert (access.holder, access.role, access.read, access.query) == ("Review Panel (fictional)", "inquiry",
+                                                                           read, asked)  # fmt: skip
+        assert (access.child, access.outcome, access.break_glass) == (None, "not_found", False)
+    unknown_id = "00000000-0000-0000-0000-000000000000"
+    as_of = "2026-03-01T12:00:00Z"
     before = live.stored_events()
     with live.client(token) as client:
-        for path in ("/v1/chronology", "/v1/risk", "/v1/identity/matches", "/v1/access"):
-            assert_problem(client.get(path, params={"nhs_number": fresh_nhs_number()}), 404, "not-found")
-        unknown_id = "00000000-0000-0000-0000-000000000000"
-        assert_problem(client.get("/v1/chronology", params={"child": unknown_id}), 404, "not-found")
-    assert live.stored_events() == before
+        assert_problem(client.get("/v1/chronology", params={"child": unknown_id, "as_of": as_of}), 404, "not-found")
+    (access,) = events_since(live, before)
+    assert (access.query, access.as_of, access.outcome) == ({"child": unknown_id}, "2026-03-01T12:00:00.000000Z",
+                                                            "not_found")  # fmt: skip
 
 
 def test_as_of_shows_the_chronology_as_it_stood_then(live):
@@ -232,13 +291,33 @@ def test_an_inquiry_lists_who_read_a_child_including_break_glass(live):
         response = client.get("/v1/access", params={"nhs_number": case.nhs})
     assert response.status_code == 200
     reads = response.json()["reads"]
-    assert [(r["local_authority"], r["read"], r["break_glass"]) for r in reads] == [
-        ("309", "chronology", False),
-        ("310", "risk", True),
+    assert [(r["holder"], r["local_authority"], r["read"], r["break_glass"], r["outcome"]) for r in reads] == [
+        (case.holder(case.own), "309", "chronology", False, "allowed"),
+        (case.holder(case.other), "310", "risk", True, "allowed"),
     ]
     assert all(isinstance(r["leaf_index"], int) for r in reads)
+    access = last_event(live)
+    assert (access.read, access.holder, access.outcome) == ("access", case.holder(case.inquiry), "allowed")
+
+
+def test_the_childs_council_reads_who_looked_including_refused_attempts(live):
+    case = make_case(live)
+    with live.client(case.other) as client:
+        assert client.get("/v1/risk", params={"nhs_number": case.nhs}).status_code == 404
+    before = live.stored_events()
     with live.client(case.own) as client:
-        assert_problem(client.get("/v1/access", params={"nhs_number": case.nhs}), 403, "forbidden")
+        response = client.get("/v1/access", params={"nhs_number": case.nhs})
+    assert response.status_code == 200, response.text
+    reads = response.json()["reads"]
+    assert [(r["holder"], r["role"], r["local_authority"], r["read"], r["outcome"]) for r in reads] == [
+        (case.holder(case.other), "practitioner", "310", "risk", "refused"),
+    ]
+    (access,) = events_since(live, before)
+    assert who(access) == (case.holder(case.own), "practitioner", None, "309", "allowed")
+    assert (access.read, access.query, access.child) == ("access", {"nhs_number": case.nhs}, reads[0]["child"])
+    with live.client(case.other) as client:  # break glass lets another council see it too, flagged
+        glass = client.get("/v1/access", params={"nhs_number": case.nhs, "break_glass": "Fictional: urgent"})
+    assert glass.status_code == 200 and last_event(live).break_glass is True
 
 
 def test_as_of_before_a_link_shows_the_child_the_identifier_named_then(live):

@@ -79,9 +79,10 @@ def test_export_then_verify_passes_on_a_rotated_and_revoked_ledger(services, age
     out = tmp_path / "bundle"
     assert cli("export", "--out", out, *db_args(services)) == 0
     assert cli("verify", out, "--processes", "0") == 0
-    assert f"verified {case.size} entries and 3 checkpoints" in capsys.readouterr().out
+    # The export's own access entry is the last entry, and a checkpoint covering it the fourth.
+    assert f"verified {case.size + 1} entries and 4 checkpoints" in capsys.readouterr().out
     assert cli("verify", *db_args(services), "--processes", "0") == 0
-    assert f"verified {case.size} entries" in capsys.readouterr().out
+    assert f"verified {case.size + 1} entries" in capsys.readouterr().out
     assert cli("verify", out, "--vkey", out / "log.vkey", "--checkpoint", out / "checkpoint", "--processes", "1") == 0
     captured = capsys.readouterr()
     assert "verifying:" not in captured.err, "no progress bar when standard error is not a terminal"
@@ -92,16 +93,17 @@ def test_the_bundle_verifies_with_independent_code(services, agency_key, tmp_pat
     out = tmp_path / "bundle"
     assert cli("export", "--out", out, *db_args(services)) == 0
     lines = [json.loads(line) for line in (out / "entries.jsonl").read_text().splitlines()]
-    assert [line["index"] for line in lines] == list(range(case.size))
+    size = case.size + 1  # and the export's own access entry, last
+    assert [line["index"] for line in lines] == list(range(size))
     entries = [base64.b64decode(line["entry"]) for line in lines]
     for entry, line in zip(entries, lines):
         assert hashlib.sha256(b"\x00" + entry).digest() == base64.b64decode(line["leaf_hash"])
     vkey_text = (out / "log.vkey").read_text().strip()
     origin, size, root = verify_note_independently((out / "checkpoint").read_text(), vkey_text)
-    assert (origin, size) == (services.settings.origin, case.size)
+    assert (origin, size) == (services.settings.origin, case.size + 1)
     assert root == ref.mth(entries)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["size"] == case.size and manifest["checkpoints"] == 3
+    assert manifest["size"] == case.size + 1 and manifest["checkpoints"] == 4
     keys = [json.loads(line) for line in (out / "keys.jsonl").read_text().splitlines()]
     assert [k["kind"] for k in keys] == ["agency_registered", "key_added"] * 2 + ["key_added", "key_revoked"]
 
@@ -124,7 +126,8 @@ def test_a_foreign_vkey_or_a_longer_held_checkpoint_fails(services, agency_key, 
     origin = services.settings.origin
     longer.write_text(sign_checkpoint(Checkpoint(origin, case.size + 5, bytes(32)), origin, services.signer.private_key))
     assert cli("verify", out, "--checkpoint", longer, "--processes", "0") == 1
-    assert capsys.readouterr().out.startswith(f"leaf {case.size}: the log ends after {case.size} entries")
+    exported = case.size + 1  # and the export's own access entry
+    assert capsys.readouterr().out.startswith(f"leaf {exported}: the log ends after {exported} entries")
 
 
 @pytest.mark.slow
@@ -137,7 +140,7 @@ def test_thousands_of_records_verify_with_two_processes(services, agency_key, tm
     assert cli("export", "--out", out, *db_args(services)) == 0
     assert cli("verify", out, "--processes", "2") == 0
     assert cli("verify", *db_args(services), "--processes", "2") == 0
-    assert capsys.readouterr().out.count("verified 3002 entries") == 2
+    assert capsys.readouterr().out.count("verified 3003 entries") == 2  # and the export's access entry
 
 
 # The offline verifier on hand-made logs -----------------------------------------------------------

@@ -1,6 +1,7 @@
 """The web view and the JSON API are two adapters of one application layer: the same scenario through
-each gives the same entries, the same prompts, the same access entries (one per look, the same
-content but for the view's name) and the same decision entries, on both backends."""
+each gives the same entries, the same prompts, the same access entries (one per look, allowed or
+refused, the same content, holder and outcome included, but for the view's name) and the same
+decision entries, on both backends."""
 
 from __future__ import annotations
 
@@ -17,18 +18,19 @@ ROW = re.compile(r'<tr id="entry-(\d+)" class="entry is-\w+[^"]*" data-agency="(
                  r'data-record="([^"]+)"')  # fmt: skip
 PROMPT = re.compile(r'id="prompt-([0-9a-f-]+)" data-rule="([a-z_]+)" data-state="([a-z]+)"')
 #: What an access entry says about a look, beyond which view it was and when.
-LOOK_FIELDS = ("token_id", "role", "agency", "local_authority", "child", "query", "as_of", "break_glass", "reason")
+LOOK_FIELDS = ("holder", "token_id", "role", "agency", "local_authority", "child", "query", "as_of", "break_glass",
+               "reason", "outcome")  # fmt: skip
 
 
-def api(live: DemoLive, token: str, path: str, **params) -> dict:
+def api(live: DemoLive, token: str, path: str, status: int = 200, **params) -> dict:
     answer = live.browser_client().get(path, params=params, headers={"Authorization": f"Bearer {token}"})
-    assert answer.status_code == 200, answer.text
+    assert answer.status_code == status, answer.text
     return answer.json()
 
 
-def page(live: DemoLive, client, **params) -> str:
+def page(live: DemoLive, client, status: int = 200, **params) -> str:
     answer = client.get(f"/children/{live.child_id()}", params=params)
-    assert answer.status_code == 200, answer.text
+    assert answer.status_code == status, answer.text
     return answer.text
 
 
@@ -64,19 +66,21 @@ def test_one_look_is_one_access_entry_through_either_adapter_with_the_same_conte
     outsider = demo_live.signed_in(demo_live.other_council)
     reason = "Fictional: the child presented at our A&E out of hours"
     scenario = [
-        (demo_live.practitioner, client, {}),
-        (demo_live.practitioner, client, {"as_of": then}),
-        (demo_live.other_council, outsider, {"break_glass": reason}),
+        (demo_live.practitioner, client, {}, 200, "allowed"),
+        (demo_live.practitioner, client, {"as_of": then}, 200, "allowed"),
+        (demo_live.other_council, outsider, {}, 404, "refused"),
+        (demo_live.other_council, outsider, {"break_glass": reason}, 200, "allowed"),
     ]
-    for token, browser, params in scenario:
+    for token, browser, params, status, outcome in scenario:
         before = len(looks(demo_live))
         api_params = {**params, "as_of": params["as_of"] + "Z"} if "as_of" in params else params
-        api(demo_live, token, "/v1/chronology", child=child, **api_params)
+        api(demo_live, token, "/v1/chronology", status, child=child, **api_params)
         by_api = looks(demo_live)[before:]
-        page(demo_live, browser, **params)
+        page(demo_live, browser, status, **params)
         by_page = looks(demo_live)[before + len(by_api):]
         assert [r.read for r in by_api] == ["chronology"] and [r.read for r in by_page] == ["child_page"]
         assert what_was_looked_at(by_api[0]) == what_was_looked_at(by_page[0])
+        assert by_api[0].outcome == outcome and by_api[0].holder
     assert looks(demo_live)[-1].break_glass and looks(demo_live)[-1].reason == reason
 
 

@@ -1,5 +1,6 @@
 """The web view over real HTTP: sessions, CSRF, access logging, break glass, as-of, decisions, links,
-the inquiry's log state and the printable chronology, on the demo case, on both backends."""
+who has looked, the inquiry's log state and the printable chronology, on the demo case, on both
+backends (the access entry of each kind of lookup: tests/test_web_lookups.py)."""
 
 from __future__ import annotations
 
@@ -106,10 +107,12 @@ def test_a_child_is_found_by_nhs_number_upn_or_an_agency_reference(demo_live):
     by_nhs = client.get("/find", params={"kind": "nhs_number", "value": demo_live.demo.child_nhs_number})
     by_police = client.get("/find", params={"kind": "local_id", "value": "NP-P-448170", "agency": "northshire-police"})
     assert by_nhs.headers["location"].endswith(child) and by_police.headers["location"].endswith(child)
-    by_upn = client.get("/find", params={"kind": "upn", "value": "V201200119044"})
-    assert by_upn.status_code == 303 and not by_upn.headers["location"].endswith(child)
+    by_upn = client.get("/find", params={"kind": "upn", "value": "V201200119044"})  # Sky, of council 991
+    assert by_upn.status_code == 404 and "No child is known to your council" in by_upn.text
+    as_inquiry = demo_live.signed_in(demo_live.inquiry).get("/find", params={"kind": "upn", "value": "V201200119044"})
+    assert as_inquiry.status_code == 303 and not as_inquiry.headers["location"].endswith(child)
     unknown = client.get("/find", params={"kind": "nhs_number", "value": "9434765919"})
-    assert unknown.status_code == 404 and "No child is known" in unknown.text
+    assert unknown.status_code == 404 and "No child is known to your council" in unknown.text
     malformed = client.get("/find", params={"kind": "local_id", "value": "NP-P-448170"})
     assert malformed.status_code == 404 and "needs the agency" in malformed.text
 
@@ -121,7 +124,8 @@ def test_every_look_at_a_child_is_logged_before_the_page_is_sent(demo_live):
     assert page.status_code == 200
     logged = reads(demo_live, child_id)[before:]
     assert [r.read for r in logged] == ["child_page"], "one page view is one access entry"
-    assert {(r.role, r.local_authority, r.break_glass) for r in logged} == {("practitioner", "990", False)}
+    assert {(r.holder, r.role, r.local_authority, r.break_glass, r.outcome) for r in logged} == {
+        ("Sam Example", "practitioner", "990", False, "allowed")}
     assert all(r.leaf_index is not None for r in logged)
 
 
@@ -130,13 +134,15 @@ def test_another_council_must_break_glass_and_the_look_is_flagged_with_the_reaso
     client = demo_live.signed_in(demo_live.other_council)
     before = len(reads(demo_live, child_id))
     refused = child_page(demo_live, client)
-    assert refused.status_code == 403 and 'name="break_glass"' in refused.text
-    assert len(reads(demo_live, child_id)) == before
+    assert refused.status_code == 404 and 'name="break_glass"' in refused.text  # as for an unknown child
+    assert [(r.holder, r.outcome) for r in reads(demo_live, child_id)[before:]] == [("Alex Other", "refused")]
+    before += 1
     reason = "Out-of-hours duty: the child is in our A&E tonight (fictional)."
     allowed = child_page(demo_live, client, break_glass=reason)
     assert allowed.status_code == 200 and "outside your council" in allowed.text
     logged = reads(demo_live, child_id)[before:]
-    assert logged and all(r.break_glass and r.reason == reason for r in logged)
+    assert [(r.holder, r.read, r.outcome, r.break_glass, r.reason) for r in logged] == [
+        ("Alex Other", "child_page", "allowed", True, reason)]
     assert "Record a decision" not in allowed.text  # acting on another council's child is not offered
 
 
@@ -176,6 +182,8 @@ def test_a_bad_query_is_a_page_saying_so_never_a_crash(demo_live):
     answer = child_page(demo_live, client, as_of="yesterday")
     assert answer.status_code == 400 and "as known at" in answer.text
     assert client.get("/children/no-such-child").status_code == 404
+    inquiry = demo_live.signed_in(demo_live.inquiry).get("/children/no-such-child")
+    assert inquiry.status_code == 404 and 'name="break_glass"' not in inquiry.text
 
 
 def test_a_decision_needs_the_csrf_token_and_a_reason_and_is_recorded_in_the_log(demo_live):
@@ -217,7 +225,8 @@ def test_an_inquiry_sees_the_log_verified_and_who_looked_at_the_child(demo_live)
     log = client.get("/log")
     assert log.status_code == 200 and 'data-testid="log-verified"><strong class="status status-current">verified' in log.text
     history = child_page(demo_live, client).text.split('data-testid="access-history"')[1]
-    assert "practitioner, council 990" in history and "child page" in history
+    assert "Sam Example" in history and "practitioner, council 990" in history and "child page" in history
+    assert "token " not in history, "the view names people, never token ids"
     assert demo_live.signed_in(demo_live.practitioner).get("/log").status_code == 403
 
 

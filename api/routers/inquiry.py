@@ -1,8 +1,10 @@
-"""Inquiries replay the log and see who read a child's records.
+"""Inquiries replay the log; inquiries and the child's council see who looked a child up.
 
-Entries carry record content, so only inquiry tokens may fetch them; an inquiry verifies them
-against checkpoints and proofs from api/routers/log.py. The reads of a child are the access entries
-(domain/access.py) that every look at a child appended to the same log (api/usecases/inquiry.py).
+Entries carry record content, so only inquiry tokens may fetch them (each fetch is itself an access
+entry); an inquiry verifies them against checkpoints and proofs from api/routers/log.py. The
+lookups of a child are the access entries (domain/access.py) that every lookup appended to the same
+log; reading them is a read of the child, with its need to know and its own access entry
+(api/usecases/inquiry.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from api import problems
 from api.deps import AccessPrincipal, ChildQuery, EntriesPrincipal, ServicesDep
+from api.routers.practitioners import BreakGlass
 
 router = APIRouter(prefix="/v1", tags=["inquiry"])
 
@@ -25,7 +28,7 @@ JSON_LINES = "application/jsonl"
 
 
 class AccessOut(BaseModel):
-    """The logged reads of a child."""
+    """The logged lookups of a child: allowed reads and refused attempts, each naming its holder."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -38,6 +41,7 @@ class AccessOut(BaseModel):
                     "reads": [
                         {
                             "at": "2026-03-01T12:00:00.000000Z",
+                            "holder": "Sam Example (fictional), Eastshire duty team",
                             "token_id": "3f9c2a1b7d6e5f40",
                             "role": "practitioner",
                             "agency": None,
@@ -48,6 +52,7 @@ class AccessOut(BaseModel):
                             "as_of": None,
                             "break_glass": True,
                             "reason": "Out-of-hours referral: child presented at A&E in our area",
+                            "outcome": "allowed",
                             "leaf_index": 57,
                         }
                     ],
@@ -97,7 +102,10 @@ def get_reads(
     services: ServicesDep,
     selector: ChildQuery,
     limit: Annotated[int, Query(ge=1, le=1000, description="page size")] = 1000,
-    offset: Annotated[int, Query(ge=0, le=10_000_000, description="reads to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="lookups to skip")] = 0,
+    break_glass: BreakGlass = None,
 ) -> dict:
-    """Who read this child's records, when, what and why, oldest first, each with its leaf index."""
-    return services.inquiry.access_history(principal, selector, limit, offset)
+    """Who looked this child up, when, what, why and with what answer, oldest first, each with its
+    leaf index: for inquiries, and for practitioners of a council that may read the child (404 as
+    for a read otherwise). The request is itself an access entry."""
+    return services.inquiry.access_history(principal, selector, limit, offset, break_glass)

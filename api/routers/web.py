@@ -2,10 +2,12 @@
 
 A social worker will not read JSON. These pages sign a practitioner or an inquiry in with their
 token, find a child by any identifier, and show the chronology as a timeline (one lane per agency)
-and as a table, the risk prompts with the records behind them, possible matches, and, for
-inquiries, the log's state and who looked. Every page that shows a child's records appends access
-entry exactly as the JSON API does (api/usecases/children.py), before the page is sent: one page
-view, one entry. Forms are POSTs with a
+and as a table, the risk prompts with the records behind them, possible matches, who has looked
+and, for inquiries, the log's state. Every search and every page of a child appends one access
+entry exactly as the JSON API does (api/usecases/children.py), whatever its answer, before the page
+is sent: one page view, one entry. A practitioner who asks for a child their council may not read
+sees the very page an unknown identifier gives: no child known to your council, and the break-glass
+form. Forms are POSTs with a
 CSRF token; each page carries its own Content-Security-Policy allowing only this app's stylesheet.
 """
 
@@ -42,7 +44,7 @@ from api.web_session import (
     sign_in_csrf,
     start_session,
 )
-from api.usecases.children import OutsideCouncil
+from api.usecases.children import NotKnownToCouncil
 from domain.errors import Forbidden, InvalidPayload, LedgerError, NotFound
 from domain.records import CATEGORIES
 from projections.dberrors import is_unreachable
@@ -193,19 +195,26 @@ def find(
     kind: Annotated[str, Query(max_length=20)] = "nhs_number",
     value: Annotated[str, Query(max_length=200)] = "",
     agency: Annotated[str, Query(max_length=64)] = "",
+    break_glass: Annotated[str, Query(max_length=1000)] = "",
 ) -> Response:
+    """A search: one lookup, one access entry, whatever its answer. Another council's child, to a
+    practitioner without a reason, gives the page an unknown identifier gives."""
     principal = current_reader(request, services)
-    value = value.strip()
+    value, reason = value.strip(), break_glass.strip() or None
     try:
-        child = services.practitioners.find(principal, kind, value, agency or None)
+        child = services.practitioners.find(principal, kind, value, agency or None, reason)
     except InvalidPayload as exc:
-        child, error = None, str(exc)
+        error = str(exc)
+    except NotKnownToCouncil:
+        search = {"kind": kind, "value": value, "agency": agency}
+        return _render(request, "break_glass.html", 404, principal=principal, search=search)
+    except NotFound:
+        error = "No child is known by that identifier. Check it, or try another."
     else:
-        error = None if child else "No child is known by that identifier. Check it, or try another."
-    if child is None:
-        return _render(request, "home.html", 404, principal=principal, agencies=services.practitioners.agencies(),
-                       error=error, kind=kind, value=value, agency=agency)  # fmt: skip
-    return RedirectResponse(request.url_for("web_child", child_id=child.id), status_code=303)
+        url = str(request.url_for("web_child", child_id=child.id))
+        return RedirectResponse(url + ("?" + urlencode({"break_glass": reason}) if reason else ""), status_code=303)
+    return _render(request, "home.html", 404, principal=principal, agencies=services.practitioners.agencies(),
+                   error=error, kind=kind, value=value, agency=agency)  # fmt: skip
 
 
 # A child's picture ----------------------------------------------------------------------------------
@@ -229,12 +238,13 @@ ViewParams = Annotated[web_pages.ViewQuery, Depends(view_query)]
 
 def _child_page(request: Request, services: ServicesDep, child_id: str, view: web_pages.ViewQuery,
                 for_print: bool) -> tuple[Any, web_pages.PageModel | None]:  # fmt: skip
-    """The signed-in reader and the page of the child, or None when they must break glass first."""
+    """The signed-in reader and the page of the child, or None when no child their council may read has
+    that id (unknown or another council's: they cannot tell which) and they may break glass."""
     principal = current_reader(request, services)
     try:
         picture = services.pages.child_page(principal, child_id, as_of=view.as_of, break_glass=view.break_glass,
                                             narrow=view.narrow, for_print=for_print)  # fmt: skip
-    except OutsideCouncil:
+    except NotKnownToCouncil:
         return principal, None
     return principal, web_pages.page_model(picture, view)
 
@@ -243,7 +253,7 @@ def _child_page(request: Request, services: ServicesDep, child_id: str, view: we
 def child_page(request: Request, services: ServicesDep, child_id: str, view: ViewParams, done: str = "") -> Response:
     principal, page = _child_page(request, services, child_id, view, for_print=False)
     if page is None:
-        return _render(request, "break_glass.html", 403, principal=principal, child_id=child_id, view=view)
+        return _render(request, "break_glass.html", 404, principal=principal, child_id=child_id, view=view)
     return _render(request, "child.html", principal=principal, p=page, view=view, categories=CATEGORIES,
                    done=done)  # fmt: skip
 
@@ -252,7 +262,7 @@ def child_page(request: Request, services: ServicesDep, child_id: str, view: Vie
 def print_page(request: Request, services: ServicesDep, child_id: str, view: ViewParams) -> Response:
     principal, page = _child_page(request, services, child_id, view, for_print=True)
     if page is None:
-        return _render(request, "break_glass.html", 403, principal=principal, child_id=child_id, view=view)
+        return _render(request, "break_glass.html", 404, principal=principal, child_id=child_id, view=view)
     return _render(request, "print.html", principal=principal, p=page, view=view,
                    printed_at=datetime.now(timezone.utc))  # fmt: skip
 

@@ -1,10 +1,16 @@
-"""Looking at a child: need to know first, then one access entry per look, before the answer leaves.
+"""Looking up a child: need to know first, then one access entry per lookup, before the answer leaves.
 
-Every read of a child's records, whether an API call, a web page or its print-out, goes through
+Every lookup of a child, whether an API call, a web search, page or its print-out, goes through
 ``read_child``: the caller's role must allow reading children, a practitioner reads the children of
 their own council (another council's only with a break-glass reason, which is recorded and flagged),
-and the look is appended to the log as exactly one access entry before the answer is handed back.
-A refused or failed read stores nothing.
+and the lookup is appended to the log as exactly one access entry, whatever its answer (SPEC 6.3):
+allowed, refused or not found, naming the token's holder, role and scope and what was asked. Only
+a question that is malformed (400) or a role that reads no children (403) stores nothing: those
+are turned away before anything is looked up.
+
+No answer is an oracle (SPEC 6.2): a practitioner asking, without a break-glass reason, for a child
+their council may not read is told exactly what they would be told of a child the ledger does not
+know (``NotKnownToCouncil``, 404, the same words); only the log tells the two apart.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from sqlalchemy import Connection
 
 from api.tokens import Principal
 from api.usecases.permissions import authorise
+from domain.access import MAX_QUERY_VALUE
 from domain.access import MAX_REASON as MAX_BREAK_GLASS
 from domain.access import log_access
 from domain.errors import Forbidden, NotFound
@@ -31,9 +38,18 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+NOT_KNOWN = "no child with that identifier"
+NOT_KNOWN_TO_COUNCIL = (
+    "no child is known to your council by that identifier; to look beyond your council, give break_glass=<reason>"
+)
 
-class OutsideCouncil(Forbidden):
-    """A practitioner asked for a child their council does not hold, without a break-glass reason."""
+
+class NotKnownToCouncil(NotFound):
+    """What a practitioner without a break-glass reason is told both when no child has the identifier
+    and when the child is another council's: one class, one message, so the answer reveals nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(NOT_KNOWN_TO_COUNCIL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +68,12 @@ class ChildSelector:
         fields = ("nhs_number", "upn", "child", "local_id", "agency")
         return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
 
+    def check(self) -> None:
+        """MalformedRequest (400) for an identifier no access entry could hold: the question is
+        refused as asked, before anything is looked up or stored."""
+        for name, value in self.as_query().items():
+            check_query_text(value, name, MAX_QUERY_VALUE)
+
     def resolve(self, conn: Connection, as_of: datetime | None = None) -> Child | None:
         """The child named, now or as the identity facts in force at ``as_of`` made it."""
         return resolve_child(conn, as_of=as_of, **self.as_query())
@@ -60,7 +82,7 @@ class ChildSelector:
         """The child named, as it is now; NotFound (404) when no record names it."""
         child = self.resolve(conn)
         if child is None:
-            raise NotFound("no child with that identifier")
+            raise NotFound(NOT_KNOWN)
         return child
 
 
@@ -86,6 +108,17 @@ class Admitted:
     break_glass: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Turned:
+    """A look that shows nothing: its outcome for the log (``refused`` or ``not_found``), the child it
+    named (a refused look names the child; the log, never the answer, says so), and the error the
+    reader gets."""
+
+    outcome: str
+    child: str | None
+    error: NotFound
+
+
 def of_own_council(conn: Connection, principal: Principal, child: Child) -> bool:
     """Whether the reader's need to know covers the child without breaking glass: inquiries read
     every child, a practitioner the children whose records name their council."""
@@ -94,16 +127,25 @@ def of_own_council(conn: Connection, principal: Principal, child: Child) -> bool
     return principal.local_authority in child_local_authorities(conn, child.id)
 
 
-def admit(conn: Connection, principal: Principal, look: Look) -> Admitted:
-    """Decide whether the look is allowed: Forbidden for a role that reads no children, NotFound for
-    an unknown child, OutsideCouncil for another council's child without a break-glass reason."""
+def check_look(principal: Principal, look: Look) -> None:
+    """What is settled before anything is looked up, and stores nothing: Forbidden for a role that
+    reads no children, MalformedRequest for a question no access entry could hold."""
     authorise(principal.role, "read_child")
-    if look.break_glass is not None:  # a question's text: refused as asked (400), before anything is read
+    look.selector.check()
+    if look.break_glass is not None:
         check_query_text(look.break_glass, "break_glass", MAX_BREAK_GLASS, single_line=False)
-    current = look.selector.find(conn)
+
+
+def admit(conn: Connection, principal: Principal, look: Look) -> Admitted | Turned:
+    """Decide the look (``check_look`` first): allowed, or turned away as not found; another council's
+    child without a break-glass reason is turned away exactly as an unknown child would be."""
+    blind = principal.role == "practitioner" and look.break_glass is None
+    current = look.selector.resolve(conn)
+    if current is None:
+        return Turned("not_found", None, NotKnownToCouncil() if blind else NotFound(NOT_KNOWN))
     inside = of_own_council(conn, principal, current)
     if not inside and look.break_glass is None:
-        raise OutsideCouncil("this child is not known to your council; give break_glass=<reason> if you must")
+        return Turned("refused", current.id, NotKnownToCouncil())
     shown = current if look.as_of is None else look.selector.resolve(conn, look.as_of)
     return Admitted(current, shown, not inside)
 
@@ -116,31 +158,60 @@ def read_child(
     *,
     catch_up: bool = False,
 ) -> T:
-    """Admit the look, compute ``answer``, append the one access entry (through the process's write
-    path; with ``catch_up``, bringing the read models up to it), and only then return the answer."""
+    """Admit the look and compute ``answer``, append the one access entry (through the process's
+    write path; with ``catch_up``, bringing the read models up to it), and only then return the
+    answer. A look turned away is on the record too: its entry is appended, then the error raised."""
+    check_look(principal, look)
     with services.reader.connect() as conn:
-        admitted = admit(conn, principal, look)
-        body = answer(conn, admitted)
+        seen = admit(conn, principal, look)
+        body = answer(conn, seen) if isinstance(seen, Admitted) else None
+    query = look.selector.as_query()
+    if isinstance(seen, Turned):
+        record_lookup(services, principal, read=look.view, query=query, child=seen.child, outcome=seen.outcome,
+                      as_of=look.as_of, reason=look.break_glass, catch_up=catch_up)  # fmt: skip
+        raise seen.error
+    record_lookup(services, principal, read=look.view, query=query, child=(seen.shown or seen.current).id,
+                  as_of=look.as_of, break_glass=seen.break_glass, reason=look.break_glass, catch_up=catch_up)  # fmt: skip
+    return body  # type: ignore[return-value]
+
+
+def record_lookup(
+    services: Services,
+    principal: Principal,
+    *,
+    read: str,
+    query: dict[str, str],
+    child: str | None = None,
+    outcome: str = "allowed",
+    as_of: datetime | None = None,
+    break_glass: bool = False,
+    reason: str | None = None,
+    catch_up: bool = False,
+) -> None:
+    """Append one access entry naming the principal (holder, role, scope, token id) through the
+    process's write path, durable when this returns; with ``catch_up``, the read models follow it.
+    For lookups of no one child (log entries, an export) too: ``child`` None."""
 
     def append() -> None:
         log_access(
             services.ledger,
+            holder=principal.holder,
             token_id=principal.token_id,
             role=principal.role,
             agency=principal.agency,
             local_authority=principal.local_authority,
-            child=(admitted.shown or admitted.current).id,
-            read=look.view,
-            query=look.selector.as_query(),
-            as_of=look.as_of,
-            break_glass=admitted.break_glass,
-            reason=look.break_glass,
+            child=child,
+            read=read,
+            query=query,
+            as_of=as_of,
+            break_glass=break_glass,
+            reason=reason,
+            outcome=outcome,
         )
         if catch_up:
             services.runner.catch_up()
 
     services.writes.exclusive(append)
-    return body
 
 
 def own_council_child(services: Services, principal: Principal, child_id: str, operation: str) -> Child:

@@ -1,8 +1,9 @@
 """What a child's web page (and its print-out) shows: one look at the child, one access entry.
 
 The page brings the chronology, the prompts with the records behind them, possible matches (for
-practitioners) and, for inquiries, who has looked, from the same read models and under the same
-rules as the JSON API; how it is drawn (the timeline, the table) is the web adapter's business.
+practitioners) and who has looked (for the child's council and inquiries alike, SPEC 6.3), from the
+same read models and under the same rules as the JSON API; a lookup turned away is logged and raised
+exactly as there. How it is drawn (the timeline, the table) is the web adapter's business.
 """
 
 from __future__ import annotations
@@ -102,10 +103,10 @@ class Pages:
                 prompts=risk_prompts(conn, child.id, as_of=look.as_of),
                 agency_names=names,
                 matches=possible_matches(conn, child.id) if with_matches else [],
-                reads=reads_of(conn, child_ids(conn, child)) if principal.role == "inquiry" else [],
+                reads=[] if for_print else reads_of(conn, child_ids(conn, child)),
             )
 
-        if principal.role == "inquiry":  # who has looked, up to this moment
+        if not for_print:  # who has looked, up to this moment
             self.services.writes.exclusive(self.services.runner.catch_up)
         picture = read_child(self.services, principal, look, answer)
         if for_print:

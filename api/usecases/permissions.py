@@ -17,7 +17,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "decide": frozenset({"practitioner"}),
     "link": frozenset({"practitioner"}),
     "read_entries": frozenset({"inquiry"}),
-    "read_access": frozenset({"inquiry"}),
+    "read_access": frozenset({"practitioner", "inquiry"}),  # a child its council may read (need to know)
     "read_log_state": frozenset({"inquiry"}),
     "verify_log": frozenset(ROLES),
     "administer": frozenset({"admin"}),

@@ -151,8 +151,12 @@ class Practitioners:
             raise NotFound("that child is not a possible match of this one any more; reload the page")
         return self.link(principal, [child.identifiers[0], match.child.identifiers[0]], reason)
 
-    def find(self, principal: Principal, kind: str, value: str, agency: str | None) -> Child | None:
-        """The child one identifier names, or None; InvalidPayload for a malformed question."""
+    def find(
+        self, principal: Principal, kind: str, value: str, agency: str | None, break_glass: str | None = None
+    ) -> Child:
+        """The child one identifier names, a web search: one lookup, one access entry (read
+        ``search``) whatever its answer. InvalidPayload for a malformed question (nothing stored);
+        turned away (``NotKnownToCouncil`` or NotFound, logged) exactly as a read of that child."""
         authorise(principal.role, "read_child")
         value = value.strip()
         if kind not in IDENTIFIER_KINDS or not value:
@@ -162,8 +166,8 @@ class Practitioners:
         if kind == "nhs_number":
             value = value.replace(" ", "")
         selector = ChildSelector(**({kind: value} | ({"agency": agency} if kind == "local_id" else {})))
-        with self.services.reader.connect() as conn:
-            return selector.resolve(conn)
+        look = Look(selector, None, break_glass, "search")
+        return read_child(self.services, principal, look, lambda conn, seen: seen.current)
 
     def agencies(self) -> list[dict]:
         """Registered agencies that have recorded something, with their names (for search forms)."""
