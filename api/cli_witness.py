@@ -119,6 +119,9 @@ class Witness:
         if checkpoint.size == 0 and checkpoint.root != EMPTY_ROOT:
             raise Inconsistent("a checkpoint of size 0 must have the empty tree's root", state.checkpoint or "", note)
         text = split_note(note)[0]
+        if state.checkpoint is not None and state.log_vkey != pinned:  # a rotation was followed
+            state.log_vkey = pinned
+            state.save(self.state_path)
         if state.checkpoint is not None:
             if self._consistent(state, checkpoint, note) == "same":
                 if state.cosignature and state.cosignature.rstrip("\n") not in note.split("\n"):
