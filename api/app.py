@@ -67,9 +67,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = bootstrap(settings) if owned else services
+        app.state.services.log.start_timer()  # checkpoints at a steady rate, requests or not
         try:
             yield
         finally:
+            app.state.services.log.stop_timer()
             if owned:
                 app.state.services.close()
 
@@ -84,6 +86,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     )
     for module in (agencies, practitioners, inquiry, log, admin, health):
         app.include_router(module.router)
+    app.include_router(log.receipts_router)
     app.include_router(web.router)
     app.add_exception_handler(problems.Problem, _problem_handler)
     app.add_exception_handler(LedgerError, _ledger_error_handler)

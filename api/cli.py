@@ -176,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vkey", help="the ledger's verifier key, text or file, obtained independently")
     p.add_argument("--checkpoint", action="append", default=[], help="a checkpoint note file you hold (repeatable)")
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes (0: none)")
+    p.add_argument("--witness", action="append", default=[], metavar="NAME=VKEY",
+                   help="a witness you trust, by its cosigner vkey (repeatable)")  # fmt: skip
+    p.add_argument("--witnesses", type=positive, metavar="K",
+                   help="require a checkpoint cosigned by K of the --witness keys (default: all of them)")
     p = add(sub, "rebuild", "api.cli_projections:cmd_rebuild",
             "rebuild a read model (or all of them) from the log, while serving", common)  # fmt: skip
     p.add_argument("name", nargs="?", help="the read model to rebuild (default: every one, in order)")
@@ -185,12 +189,62 @@ def build_parser() -> argparse.ArgumentParser:
             "each read model's position and lag, and any stall; reads only, creates nothing", common)  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the status as JSON")
 
+    add_witness_commands(sub, common)
+
     p = add(sub, "demo", "api.cli_demo:cmd_demo", "a fresh ledger with a fictional case, served with its web view")
     p.add_argument("--dir", help="folder for the demo ledger (default: ./ledger-demo, else a new temporary folder)")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     p.add_argument("--port", type=positive, default=8000, help="port to serve on (default 8000)")
     p.add_argument("--no-serve", action="store_true", help="build the demo and print how to use it, then exit")
     return parser
+
+
+def add_witness_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """``ledger witness ...``, ``ledger receipt ...`` and ``ledger checkpoint rotate-key``."""
+    remote = argparse.ArgumentParser(add_help=False)
+    remote.add_argument("--url", required=True, help="the ledger's base URL, e.g. https://ledger.example")
+    remote.add_argument("--token", help="bearer token (default: LEDGER_TOKEN; prefer it, as arguments are visible)")
+    witness = sub.add_parser("witness", help="witness the log, and manage the witnesses it accepts",
+                             description="Witness the log, and manage the witnesses it accepts.")  # fmt: skip
+    witness_sub = witness.add_subparsers(dest="witness_command", required=True, metavar="COMMAND")
+    p = add(witness_sub, "run", "api.cli_witness:cmd_witness_run",
+            "check and cosign the ledger's checkpoints, refusing an inconsistent log", remote)  # fmt: skip
+    p.add_argument("--state", required=True, help="the witness's state file (created, mode 0600)")
+    p.add_argument("--key", required=True, help="the witness's private key (ledger witness keygen)")
+    p.add_argument("--name", required=True, help="the witness's name, as in its vkey")
+    p.add_argument("--vkey", help="the log's verifier key (default: pinned at first use from GET /v1/log/key)")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--once", action="store_true", help="one round, then exit")
+    when.add_argument("--interval", type=float, default=60.0, metavar="S", help="seconds between rounds (default 60)")
+    p = add(witness_sub, "keygen", "api.cli_witness:cmd_witness_keygen", "write a witness key and print its vkey")
+    p.add_argument("--name", required=True, help="the witness's name, e.g. witness.example/w1")
+    p.add_argument("--out", required=True, help="private key file to create (its vkey goes to FILE.vkey)")
+    p = add(witness_sub, "add", "api.cli_witness:cmd_witness_add", "accept a witness's cosignatures", common)
+    p.add_argument("--vkey", required=True, help="the witness's cosigner vkey, text or file")
+    p = add(witness_sub, "remove", "api.cli_witness:cmd_witness_remove", "stop accepting a witness", common)
+    p.add_argument("name")
+    add(witness_sub, "list", "api.cli_witness:cmd_witness_list", "list the accepted witnesses", common)
+
+    receipt = sub.add_parser("receipt", help="receipt bundles that stand alone",
+                             description="Receipt bundles that stand alone.")  # fmt: skip
+    receipt_sub = receipt.add_subparsers(dest="receipt_command", required=True, metavar="COMMAND")
+    p = add(receipt_sub, "fetch", "api.cli_receipt:cmd_receipt_fetch", "fetch a record's receipt bundle", remote)
+    p.add_argument("--leaf-index", type=int, required=True, help="the record's leaf index (from its receipt)")
+    p.add_argument("--out", help="file to write (default: standard output)")
+    p = add(receipt_sub, "verify", "api.cli_receipt:cmd_receipt_verify", "verify a receipt bundle offline")
+    p.add_argument("file")
+    p.add_argument("--vkey", help="the ledger's verifier key, text or file (default: the bundle's own)")
+    p.add_argument("--url", help="also check the ledger at this URL still holds the entry")
+    p.add_argument("--token", help="bearer token for --url (default: LEDGER_TOKEN)")
+    p.add_argument("--witness", action="append", default=[], metavar="NAME=VKEY", help="a trusted witness (repeatable)")
+    p.add_argument("--witnesses", type=positive, metavar="K", help="cosignatures required (default: all named)")
+
+    checkpoint = sub.add_parser("checkpoint", help="the checkpoint signing key",
+                                description="The checkpoint signing key.")  # fmt: skip
+    checkpoint_sub = checkpoint.add_subparsers(dest="checkpoint_command", required=True, metavar="COMMAND")
+    p = add(checkpoint_sub, "rotate-key", "api.cli_checkpoint:cmd_checkpoint_rotate_key",
+            "hand the checkpoint key over to a new one, recorded in the log", common)  # fmt: skip
+    p.add_argument("--new-key", required=True, help="the new key file (created, mode 0600, if absent)")
 
 
 def failure(error: Exception) -> tuple[int, str]:

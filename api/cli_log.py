@@ -45,11 +45,15 @@ from domain.audit import (
     parse_key_event_line,
 )
 from domain.checkpoint import Checkpoint, NoteVerifier, parse_checkpoint, parse_vkey, vkey
+from domain.checkpoint_keys import follow as follow_key_history
+from domain.checkpoint_keys import rotations_in_export
+from domain.cosignature import witness_quorum
 from domain.entries import entry_bytes
 from domain.errors import IntegrityFailure, NotFound, ProofError
 from domain.ledger import Ledger
 from domain.merkle import verify_consistency
-from projections.checkpoints import StoredLeafEvent, consistency_proof, latest_checkpoint, stored_log
+from projections.checkpoints import StoredLeafEvent, consistency_proof, latest_checkpoint, stored_log, stored_rotations
+from projections.witnesses import cosigned_notes
 from projections.db import make_engine
 from projections.eventstore import open_ledger
 from projections.integrity import root_hash, tree_size
@@ -74,6 +78,7 @@ class _Source:
     notes: list[str] = field(default_factory=list)
     expected_size: int | None = None
     close: Callable[[], None] = lambda: None
+    witnessed: list[tuple[int, str]] = field(default_factory=list)  # notes that may carry cosignatures
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -90,6 +95,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     finally:
         source.close()
+    if args.witness:
+        try:
+            print(witness_quorum(args.witness, args.witnesses, source.witnessed))
+        except ProofError as error:
+            print(f"witnesses: {error}")
+            return EXIT_FAILED
     for note in source.notes:
         print(f"note: {note}", file=sys.stderr)
     if result.covered < result.size:
@@ -139,12 +150,17 @@ def _bundle(directory: Path, args: argparse.Namespace) -> _Source:
         verifier = parse_vkey(_read(directory / "log.vkey").strip())
         notes.append("checked against the bundle's own log.vkey; pass --vkey with a key you hold to rule out forgery")
     keys = {e.keyid: e.public_key for e in _key_history(directory) if e.kind == "key_added"}
+    with open(directory / "entries.jsonl", "rb") as lines:  # the checkpoint key's history, first
+        history = follow_key_history(verifier, rotations_in_export(lines))
     entries = open(directory / "entries.jsonl", "rb")
-    checkpoints = merge_checkpoints(_bundle_checkpoints(directory), _held(args.checkpoint))
-    auditor = Auditor(verifier, checkpoints, manifest.get("origin"), key_history=_key_history(directory))
+    held = _held(args.checkpoint)
+    witnessed = sorted([*held, *_held([str(directory / "checkpoint")])]) if args.witness else []
+    checkpoints = merge_checkpoints(_bundle_checkpoints(directory), witnessed or held)  # all verified
+    auditor = Auditor(history.keys[0], checkpoints, manifest.get("origin"), key_history=_key_history(directory),
+                      verifier_for=history.verifier_for)  # fmt: skip
     return _Source(
         _parsed_chunks(entries), _check_parsed, keys, auditor, int(manifest.get("size", 0)), notes,
-        expected_size=int(manifest.get("size", 0)), close=entries.close,
+        expected_size=int(manifest.get("size", 0)), close=entries.close, witnessed=witnessed,
     )  # fmt: skip
 
 
@@ -167,6 +183,8 @@ def _database(settings: Settings, args: argparse.Namespace) -> _Source:
     with engine.connect() as conn:  # read first: the walk below then covers at least this much
         latest = latest_checkpoint(conn)
         total = tree_size(conn)
+        cosigned = [(s, note) for s, note in cosigned_notes(conn) if latest and s <= latest.size and args.witness]
+    history = follow_key_history(verifier, stored_rotations(ledger, engine))
     previous: list[Checkpoint] = []
 
     def check_stored_tree(checkpoint: Checkpoint) -> None:
@@ -184,7 +202,8 @@ def _database(settings: Settings, args: argparse.Namespace) -> _Source:
 
     stored = ((c.size, c.note) for c in stored_checkpoints(engine, -1 if latest is None else latest.size))
     auditor = Auditor(
-        verifier, merge_checkpoints(stored, held), settings.origin, on_checkpoint=check_stored_tree
+        history.keys[0], merge_checkpoints(stored, held, cosigned), settings.origin, on_checkpoint=check_stored_tree,
+        verifier_for=history.verifier_for,
     )
     tasks = ((chunk[0].index, [_plain(item) for item in chunk]) for chunk in stored_log(ledger, engine, CHUNK))
 
@@ -192,7 +211,7 @@ def _database(settings: Settings, args: argparse.Namespace) -> _Source:
         ledger.close()
         engine.dispose()
 
-    return _Source(tasks, _check_stored, _stored_keys(ledger), auditor, total, close=close)
+    return _Source(tasks, _check_stored, _stored_keys(ledger), auditor, total, close=close, witnessed=[*held, *cosigned])
 
 
 def _stored_keys(ledger: Ledger) -> dict[str, bytes]:

@@ -250,6 +250,7 @@ class Auditor:
 
     ``checkpoints`` yields ``(size, signed note)`` by non-decreasing size; each note must verify with
     ``verifier``, name ``origin`` (default: the key name) and carry the recomputed root at its size.
+    ``verifier_for``, when given, names the checkpoint key in force at each size (rotations).
     ``key_history``, when given, is a listed key history (an export's keys.jsonl) that must equal
     the key events of the log, one for one. ``on_checkpoint`` sees each verified checkpoint, so a
     caller can check its own copy of the tree against it (a problem there is an EntryProblem).
@@ -262,8 +263,10 @@ class Auditor:
         origin: str | None = None,
         key_history: Iterable[KeyEvent] | None = None,
         on_checkpoint: Callable[[Checkpoint], None] | None = None,
+        verifier_for: Callable[[int], NoteVerifier] | None = None,
     ) -> None:
         self.verifier = verifier
+        self._verifier_for = verifier_for  # the key in force at each size (domain/checkpoint_keys)
         self.origin = verifier.name if origin is None else origin
         self.tree = merkle.CompactRange()
         self.checkpoints = 0
@@ -347,7 +350,8 @@ class Auditor:
             if claimed < size:
                 raise IntegrityFailure(where, f"checkpoint of size {claimed} is out of order")
             try:
-                checkpoint = verify_checkpoint(note, self.verifier)
+                verifier = self.verifier if self._verifier_for is None else self._verifier_for(claimed)
+                checkpoint = verify_checkpoint(note, verifier)
             except LedgerError as error:
                 raise IntegrityFailure(where, f"checkpoint of size {claimed}: {error}") from None
             if checkpoint.size != claimed or checkpoint.origin != self.origin:

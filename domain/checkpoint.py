@@ -173,6 +173,12 @@ def verify_checkpoint(note: str, verifier: NoteVerifier) -> Checkpoint:
     return parse_checkpoint(verify_note(note, verifier))
 
 
+def split_note(note: str) -> tuple[str, list[tuple[str, bytes]]]:
+    """The note text and its ``(key name, key ID || signature)`` pairs, unverified (for cosignatures,
+    domain/cosignature); ProofError for a malformed note."""
+    return _split_note(note)
+
+
 def _split_note(note: str) -> tuple[str, list[tuple[str, bytes]]]:
     """Split a signed note at its last blank line into text and (key name, key ID || signature) pairs."""
     if not note.endswith("\n") or _CONTROL.search(note):

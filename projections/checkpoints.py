@@ -1,31 +1,46 @@
 """Signed checkpoints of the log, and the read side an auditor uses: proofs and entry bytes.
 
-The ledger signs a C2SP checkpoint (domain/checkpoint) every ``every`` entries or once the newest is
-older than ``seconds`` (checked whenever the integrity projection applies a batch), and on demand so
-that ``GET /v1/log/checkpoint`` always covers every entry whose receipt was already issued. Signed
-checkpoints are kept forever in their own table, which ``ledger rebuild integrity`` never drops:
-each one is a commitment somebody may hold. Proofs read O(log n) stored subtrees in one or two
-queries (projections/integrity).
+The ledger signs a C2SP checkpoint (domain/checkpoint) at a steady rate: every ``every`` entries
+(checked whenever the integrity projection applies a batch) and, by a timer in each server
+(api/usecases/log.py), once uncovered entries are ``seconds`` old. On demand it signs only for
+receipts: ``GET /v1/log/checkpoint`` signs a new checkpoint when an entry a receipt was issued for
+(a record) is not yet covered, so reads, whose access entries wait for the timer, never multiply
+checkpoints. Signed checkpoints are kept forever in their own table, which ``ledger rebuild
+integrity`` never drops: each one is a commitment somebody may hold. Witness cosignatures are kept
+beside them (projections/witnesses) and served appended to the note. Proofs read O(log n) stored
+subtrees in one or two queries (projections/integrity).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import Notification
 from sqlalchemy import BigInteger, Column, Connection, DateTime, Engine, LargeBinary, Table, Text, insert, select
 from sqlalchemy.dialects import postgresql
 
 from domain import merkle
+from domain import checkpoint_keys
 from domain.checkpoint import Checkpoint, NoteVerifier, parse_vkey, sign_checkpoint, verify_note, vkey
-from domain.entries import entry_bytes
+from domain.cosignature import with_cosignatures
+from domain.entries import decode_entry, entry_bytes
 from domain.errors import IntegrityFailure, LedgerError, NotFound, ProofError
 from domain.ledger import Ledger
+from domain.records import Record
+from projections import witnesses
 from projections.db import create_tables, metadata
+from projections.integrity import leaves as leaves_table
 from projections.integrity import RecordedLeaf, ranges_reader, recorded_leaves, root_hash, tree_size
+
+logger = logging.getLogger("ledger.checkpoints")
+
+#: Topics of the events a receipt is issued for: a checkpoint on demand must cover them.
+RECEIPTED_TOPICS = (Record.Recorded.TOPIC,)
 
 checkpoints = Table(
     "integrity_checkpoints",
@@ -77,26 +92,52 @@ class StoredLeafEvent:
 
 
 def create_table(engine: Engine) -> None:
-    """Create the checkpoint table if absent (safe to repeat); not a projection table, never dropped."""
-    create_tables(engine, [checkpoints])
+    """Create the checkpoint, witness and cosignature tables if absent (safe to repeat); none is a
+    projection table, so none is ever dropped."""
+    create_tables(engine, [checkpoints, *witnesses.TABLES])
 
 
 class CheckpointSigner:
-    """Signs checkpoints of this log with its Ed25519 key; the key name is the origin (C2SP habit)."""
+    """Signs checkpoints of this log with its Ed25519 key; the key name is the origin (C2SP habit).
+
+    ``bind_key_history`` gives it the log's word on which key is in force (the latest
+    ``checkpoint_key_rotated`` entry, None before any): a key rotated away signs nothing more.
+    """
 
     def __init__(self, origin: str, private_key: Ed25519PrivateKey, every: int, seconds: float) -> None:
         self.origin = origin
-        self.private_key = private_key
         self.every = every
         self.seconds = seconds
-        self.vkey = vkey(origin, private_key.public_key())
+        self._key_in_force: Callable[[], str | None] = lambda: None
+        self._use(private_key)
+
+    def _use(self, private_key: Ed25519PrivateKey) -> None:
+        self.private_key = private_key
+        self.vkey = vkey(self.origin, private_key.public_key())
         self.verifier: NoteVerifier = parse_vkey(self.vkey)
-        self._own_log = False
+        self._verified_note: str | None = None
+
+    def bind_key_history(self, key_in_force: Callable[[], str | None]) -> None:
+        """Ask ``key_in_force`` (the vkey the log's latest rotation names, or None) before signing."""
+        self._key_in_force = key_in_force
+
+    def rotate_to(self, private_key: Ed25519PrivateKey) -> None:
+        """Sign with ``private_key`` from now on (after its rotation entry is in the log)."""
+        self._use(private_key)
 
     def require_own_log(self, latest: StoredCheckpoint | None) -> None:
         """Refuse to sign for a log whose checkpoints another key signed: a mistyped key path would
-        otherwise create a fresh key and sign checkpoints no holder of the log's vkey can verify."""
-        if latest is None or self._own_log:
+        otherwise create a fresh key and sign checkpoints no holder of the log's vkey can verify.
+        Once the log has rotated its key, the key it names is the only one that signs."""
+        in_force = self._key_in_force()
+        if in_force is not None:
+            if in_force != self.vkey:
+                raise LedgerError(
+                    f"the log's checkpoint key was rotated to {in_force}: this key signs no more checkpoints; "
+                    "give the new key with --checkpoint-key or LEDGER_CHECKPOINT_KEY"
+                )
+            return
+        if latest is None or latest.note == self._verified_note:
             return
         try:
             verify_note(latest.note, self.verifier)
@@ -105,7 +146,7 @@ class CheckpointSigner:
                 f"the checkpoint key at hand did not sign this log's checkpoints (the latest covers {latest.size} "
                 "entries): give the log's own key with --checkpoint-key or LEDGER_CHECKPOINT_KEY"
             ) from None
-        self._own_log = True
+        self._verified_note = latest.note
 
     def sign(self, conn: Connection, size: int, root: bytes) -> StoredCheckpoint:
         """Sign and keep the checkpoint ``(size, root)``; a concurrent signer of the same size wins
@@ -117,7 +158,10 @@ class CheckpointSigner:
         else:
             statement = insert(checkpoints).prefix_with("OR IGNORE")
         conn.execute(statement, row)
-        return _checkpoint(conn.execute(select(checkpoints).where(checkpoints.c.size == size)).one())
+        stored = _checkpoint(conn.execute(select(checkpoints).where(checkpoints.c.size == size)).one())
+        if stored.note == note:
+            self._verified_note = note
+        return stored
 
     def is_due(self, latest: StoredCheckpoint | None, size: int, now: datetime) -> bool:
         """The policy: sign when ``every`` entries are uncovered, or any are and the newest is stale."""
@@ -127,10 +171,17 @@ class CheckpointSigner:
         return uncovered >= self.every or (uncovered > 0 and (now - latest.signed_at).total_seconds() >= self.seconds)
 
     def after_batch(self, conn: Connection, size: int, root: bytes) -> None:
-        """The integrity projection's hook: sign ``(size, root)`` when the policy says it is due."""
+        """The integrity projection's hook: sign ``(size, root)`` when the policy says it is due.
+
+        A key that may not sign (rotated away, or not the log's) is logged and skipped: the leaves
+        are the log's whatever key is at hand, so the integrity read model must not stop for it."""
         latest = latest_checkpoint(conn)
         if self.is_due(latest, size, datetime.now(timezone.utc)):
-            self.require_own_log(latest)
+            try:
+                self.require_own_log(latest)
+            except LedgerError:
+                logger.warning("not signing a checkpoint of size %d: this process holds another key than the log's", size)
+                return
             self.sign(conn, size, root)
 
 
@@ -152,6 +203,89 @@ def ensure_checkpoint(conn: Connection, signer: CheckpointSigner) -> StoredCheck
         return latest
     signer.require_own_log(latest)
     return signer.sign(conn, size, root_hash(conn, size))
+
+
+def sign_if_due(conn: Connection, signer: CheckpointSigner) -> StoredCheckpoint | None:
+    """The timer's step: sign the whole tree when the policy says so (``every`` entries or any
+    entry ``seconds`` old uncovered), else nothing. Run it in a write transaction."""
+    latest = latest_checkpoint(conn)
+    size = tree_size(conn)
+    if not signer.is_due(latest, size, datetime.now(timezone.utc)):
+        return None
+    signer.require_own_log(latest)
+    return signer.sign(conn, size, root_hash(conn, size))
+
+
+def checkpoint_for_receipts(conn: Connection, signer: CheckpointSigner, ledger: Ledger) -> StoredCheckpoint:
+    """The latest checkpoint, first signing one of the whole tree only if an entry a receipt was
+    issued for (a record) is not yet covered, or there is no checkpoint at all.
+
+    Other entries (access entries, decisions, links, administrative entries) wait for the steady
+    rate: a read appends an access entry, and signing for each would make one checkpoint per read.
+    Receipts are issued after their leaf is committed, so the answer covers every entry whose
+    receipt was issued before the call. Run it in a write transaction.
+    """
+    latest = latest_checkpoint(conn)
+    size = tree_size(conn)
+    if latest is not None and (latest.size >= size or not _receipted_between(conn, ledger, latest.size, size)):
+        return latest
+    signer.require_own_log(latest)
+    return signer.sign(conn, size, root_hash(conn, size))
+
+
+def _receipted_between(conn: Connection, ledger: Ledger, start: int, end: int) -> bool:
+    """Whether leaves ``[start, end)`` hold an entry a receipt is issued for: one range query on the
+    event store's primary key, bounded by how many entries are uncovered."""
+    first, last = recorded_leaves(conn, start, start + 1), recorded_leaves(conn, end - 1, end)
+    if not first or not last:
+        return True  # leaves missing from the tree: sign, and let verification say what is wrong
+    found = ledger.recorder.select_notifications(
+        start=first[0].notification_id, stop=last[0].notification_id, limit=1, topics=list(RECEIPTED_TOPICS)
+    )
+    return bool(found)
+
+
+def checkpoint_of_size(conn: Connection, size: int) -> StoredCheckpoint | None:
+    """The checkpoint the ledger signed of ``size``, or None."""
+    row = conn.execute(select(checkpoints).where(checkpoints.c.size == size)).first()
+    return None if row is None else _checkpoint(row)
+
+
+def served_note(conn: Connection, checkpoint: StoredCheckpoint) -> str:
+    """The checkpoint's note as served: the ledger's signature, then every witness cosignature kept
+    for it (C2SP signed-note: clients ignore the lines of keys they do not know)."""
+    return with_cosignatures(checkpoint.note, witnesses.cosignature_lines(conn, checkpoint.size))
+
+
+def key_in_force(ledger: Ledger, origin: str) -> str | None:
+    """The vkey the log's latest checkpoint key rotation names, or None if it never rotated."""
+    try:
+        keys = ledger.repository.get(checkpoint_keys.keys_aggregate_id(origin))
+    except AggregateNotFoundError:
+        return None
+    return keys.current
+
+
+def stored_rotations(ledger: Ledger, engine: Engine) -> list[checkpoint_keys.Rotation]:
+    """Every checkpoint key rotation in the log with its leaf index (a pre-pass by topic, for
+    verification); rotations not yet in the tree are left out (no checkpoint covers them)."""
+    found, position = [], 0
+    while page := ledger.recorder.select_notifications(
+        start=position, limit=1000, topics=list(checkpoint_keys.TOPICS), inclusive_of_start=False
+    ):
+        for notification in page:
+            try:
+                entry = decode_entry(entry_bytes(ledger.mapper.to_domain_event(notification)))
+            except Exception:  # an altered event: the verification stream names its index
+                continue
+            with engine.connect() as conn:
+                index = conn.execute(
+                    select(leaves_table.c.leaf_index).where(leaves_table.c.notification_id == notification.id)
+                ).scalar()
+            if index is not None:
+                found.append(checkpoint_keys.rotation_of_entry(index, entry))
+        position = page[-1].id
+    return found
 
 
 def checkpoints_after(conn: Connection, size: int, limit: int = 1000) -> list[StoredCheckpoint]:

@@ -73,6 +73,10 @@ TABLE: dict[tuple[str, str], tuple[Request, set[str]]] = {
         lambda w: ("GET", "/v1/log/proof/inclusion", {"params": {"index": 0, "size": 1}}), set(ROLES)),
     ("GET", "/v1/log/proof/consistency"): (
         lambda w: ("GET", "/v1/log/proof/consistency", {"params": {"from": 1, "to": 2}}), set(ROLES)),
+    ("GET", "/v1/log/keys"): (lambda w: ("GET", "/v1/log/keys", {}), set(ROLES)),
+    ("GET", "/v1/log/witnesses"): (lambda w: ("GET", "/v1/log/witnesses", {}), set(ROLES)),
+    ("POST", "/v1/log/cosignatures"): (lambda w: ("POST", "/v1/log/cosignatures", {"content": "x\n"}), set(ROLES)),
+    ("GET", "/v1/receipts"): (lambda w: ("GET", "/v1/receipts", {"params": {"leaf_index": 0}}), {"agency", "inquiry"}),
     ("POST", "/v1/admin/agencies"): (
         lambda w: ("POST", "/v1/admin/agencies", {"json": {"id": f"roles-agency-{next(_ids)}", "kind": "school",
                                                             "name": "Fictional school", "public_key": _pem()}}),

@@ -1,9 +1,10 @@
-"""The verifiable log for anyone authenticated: checkpoint, verifier key, inclusion and consistency
-proofs (SPEC sections 3 and 4).
+"""The verifiable log for anyone authenticated: checkpoint (with witness cosignatures), verifier key
+and its rotations, inclusion and consistency proofs, witnesses and their cosignatures (SPEC sections
+3 and 4), and receipt bundles for agencies and inquiries.
 
 These reveal hashes and sizes, never record content, so every role may ask: an agency checks its
-receipts, an inquiry checks the log, a practitioner's tool checks what it was shown. The entries
-themselves are for inquiries (api/routers/inquiry.py).
+receipts, an inquiry checks the log, a practitioner's tool checks what it was shown, a witness
+cosigns. The entries themselves are for inquiries (api/routers/inquiry.py).
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ from __future__ import annotations
 import base64
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import problems
-from api.deps import AnyPrincipal, ServicesDep
+from api.deps import AnyPrincipal, RequestBody, ServicesDep, allowed_to
+from api.tokens import Principal
+from domain.errors import MalformedRequest
 
 router = APIRouter(prefix="/v1/log", tags=["log"])
+receipts_router = APIRouter(prefix="/v1", tags=["log"])
+ReceiptPrincipal = Annotated[Principal, Depends(allowed_to("read_receipt"))]
 
 EXAMPLE_CHECKPOINT = (
     "safeguarding-ledger.example/log\n42\nLXEWQrcmsEQBYnyp+6wy9chTD7GQPMTbAiWHF5IaSIE=\n\n"
@@ -140,3 +145,51 @@ def get_consistency_proof(
     """The proof that the tree of ``from`` entries is a prefix of the tree of ``to`` (404 beyond the tree)."""
     proof = services.log.consistency(principal, size1, size2)
     return {"from": proof.size1, "to": proof.size2, "proof": [_b64(node) for node in proof.proof]}
+
+
+@router.get("/keys", responses=problems.responses(401))
+def get_key_history(principal: AnyPrincipal, services: ServicesDep) -> list[dict]:
+    """Every rotation of the checkpoint key, oldest first: ``{"index", "old_vkey", "new_vkey",
+    "statement"}``, the statement a signed note by both keys (docs/log-format.md). Empty until the
+    first rotation. A holder of an older vkey follows the chain to the one in force."""
+    return services.log.key_history(principal)
+
+
+@router.get("/witnesses", responses=problems.responses(401))
+def get_witnesses(principal: AnyPrincipal, services: ServicesDep) -> list[dict]:
+    """The witnesses whose cosignatures this ledger keeps and serves: ``{"name", "vkey"}``. A
+    client trusts the witnesses it configured itself; this list only says who is expected."""
+    return [{"name": w.name, "vkey": w.vkey} for w in services.log.list_witnesses(principal)]
+
+
+@router.post(
+    "/cosignatures",
+    responses={
+        200: {"content": {"application/json": {"example": {"size": 42, "witnesses": ["witness.example/w1"]}}}},
+        **problems.responses(400, 401, 404, 422),
+    },
+    openapi_extra={"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}, "required": True}},
+)
+def post_cosignatures(principal: AnyPrincipal, services: ServicesDep, body: RequestBody) -> dict:
+    """A witness hands in its cosignature (C2SP tlog-cosignature, Ed25519 ``cosignature/v1``): the
+    body is a checkpoint this ledger signed, as a signed note with the witness's signature line
+    appended. 200 with the witnesses whose lines were kept; 404 when the ledger signed no such
+    checkpoint; 422 when no line verifies with a registered witness's key."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedRequest("the body is not UTF-8 text") from None
+    return services.log.add_cosignatures(principal, text)
+
+
+@receipts_router.get("/receipts", responses=problems.responses(400, 401, 403, 404))
+def get_receipt_bundle(
+    principal: ReceiptPrincipal,
+    services: ServicesDep,
+    leaf_index: Annotated[int, Query(ge=0, le=MAX_INDEX, description="the record's leaf index", examples=[41])],
+) -> dict:
+    """A receipt bundle that stands alone: the receipt, its entry bytes, the log's vkey and a C2SP
+    tlog-proof (inclusion proof and the signed, cosigned checkpoint it is proved against), for
+    ``ledger receipt verify`` or any RFC 9162 and C2SP verifier. An agency gets its own records
+    only (any other leaf is 404); an inquiry any record."""
+    return services.log.receipt(principal, leaf_index)

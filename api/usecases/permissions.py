@@ -20,6 +20,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "read_access": frozenset({"practitioner", "inquiry"}),  # a child its council may read (need to know)
     "read_log_state": frozenset({"inquiry"}),
     "verify_log": frozenset(ROLES),
+    "read_receipt": frozenset({"agency", "inquiry"}),
     "administer": frozenset({"admin"}),
 }
 
