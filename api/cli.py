@@ -122,18 +122,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(sub, "keygen", "api.cli_admin:cmd_keygen", "write an agency Ed25519 key pair")
     p.add_argument("--out", required=True, help="file prefix: writes PREFIX.key and PREFIX.pub")
 
-    agency = sub.add_parser("agency", help="register agencies and manage their keys",
-                            description="Register agencies and manage their keys.")  # fmt: skip
+    agency = sub.add_parser("agency", help="register agencies and manage their areas and keys",
+                            description="Register agencies and manage their areas and keys.")  # fmt: skip
     agency_sub = agency.add_subparsers(dest="agency_command", required=True, metavar="COMMAND")
-    p = add(agency_sub, "add", "api.cli_admin:cmd_agency_add", "register an agency and its first key", common)
+    p = add(agency_sub, "add", "api.cli_admin:cmd_agency_add", "register an agency, its councils and its first key",
+            common)  # fmt: skip
     p.add_argument("id")
     p.add_argument("--kind", required=True, metavar="KIND", choices=ImportedChoices("domain.agencies", "AGENCY_KINDS"),
                    help="one of: %(choices)s")  # fmt: skip
     p.add_argument("--name", required=True)
     p.add_argument("--public-key", required=True, help="SubjectPublicKeyInfo PEM file")
-    p = add(agency_sub, "add-key", "api.cli_admin:cmd_agency_add_key", "add a signing key (rotation)", common)
+    p.add_argument("--serves", required=True, metavar="CODE[,CODE...]", help="the council codes the agency serves")
+    p = add(agency_sub, "serves", "api.cli_admin:cmd_agency_serves", "set the councils an agency serves from now on",
+            common)  # fmt: skip
     p.add_argument("id")
-    p.add_argument("--public-key", required=True)
+    p.add_argument("--serves", required=True, metavar="CODE[,CODE...]", help="every council it serves (replaces the list)")
+    p = add(agency_sub, "add-key", "api.cli_admin:cmd_agency_add_key",
+            "add a signing key, vouched for by a current key of the agency (or by --override)", common)  # fmt: skip
+    p.add_argument("id")
+    p.add_argument("--public-key", required=True, help="the new key's SubjectPublicKeyInfo PEM file")
+    vouch = p.add_mutually_exclusive_group()
+    vouch.add_argument("--signed-by", metavar="CURRENT.key", help="a current key of the agency, to sign the key statement")
+    vouch.add_argument("--statement", metavar="FILE", help="the agency's signed key statement (ledger agency key-statement)")
+    vouch.add_argument("--override", metavar="REASON", help="add it without a statement: flagged, and reported by verify")
+    p = add(agency_sub, "key-statement", "api.cli_admin:cmd_agency_key_statement",
+            "print an agency's signed statement that a new key is its own (for add-key)")  # fmt: skip
+    p.add_argument("id")
+    p.add_argument("--public-key", required=True, help="the new key's SubjectPublicKeyInfo PEM file")
+    p.add_argument("--key", required=True, metavar="CURRENT.key", help="a current key of the agency (PKCS#8 PEM)")
     p = add(agency_sub, "revoke-key", "api.cli_admin:cmd_agency_revoke_key", "revoke a signing key from now on", common)
     p.add_argument("id")
     p.add_argument("keyid")

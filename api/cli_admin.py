@@ -1,5 +1,10 @@
 """``ledger init``, ``keygen``, ``agency ...``, ``sign`` and ``submit``: setting a ledger up and
-loading signed records into it from files (SPEC section 5). The parser is api/cli.py's."""
+loading signed records into it from files (SPEC sections 5 and 6.4). The parser is api/cli.py's.
+
+Agency commands act as the ``cli`` administrator, and their log entries say so. A key joins an
+existing agency only with the agency's key statement: ``--signed-by OLD.key`` signs one here with a
+current key, ``--statement FILE`` takes one the agency signed elsewhere (``ledger agency
+key-statement`` makes it); without either, ``--override REASON`` adds it, flagged in the log."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from api.opening import display_url
 from api.usecases.admin import COMMAND_LINE
 from domain import envelope as dsse
 from domain.errors import LedgerError
+from domain.keystatements import sign_statement
 
 #: Envelopes handed to the ledger at a time: one transaction and one read-model catch-up each.
 SUBMIT_CHUNK = 1000
@@ -38,25 +44,56 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def council_list(text: str) -> list[str]:
+    """``--serves 309,310``: council codes separated by commas (each checked by the ledger)."""
+    return [code.strip() for code in text.split(",")]
+
+
 def cmd_agency_add(args: argparse.Namespace) -> int:
     pem = Path(args.public_key).read_bytes()
     services = open_ledger(args)
     try:
-        agency = services.admin.register_agency(COMMAND_LINE, args.id, args.kind, args.name, pem)
+        agency = services.admin.register_agency(
+            COMMAND_LINE, args.id, args.kind, args.name, pem, council_list(args.serves)
+        )
     finally:
         services.close()
-    print(f"registered agency {args.id} with key {agency['keys'][0]['keyid']}")
+    print(f"registered agency {args.id} serving {', '.join(agency['serves'])} with key {agency['keys'][0]['keyid']}")
+    return 0
+
+
+def cmd_agency_serves(args: argparse.Namespace) -> int:
+    services = open_ledger(args)
+    try:
+        agency = services.admin.change_areas(COMMAND_LINE, args.id, council_list(args.serves))
+    finally:
+        services.close()
+    print(f"agency {args.id} now serves {', '.join(agency['serves'])}")
+    return 0
+
+
+def cmd_agency_key_statement(args: argparse.Namespace) -> int:
+    """Print the agency's key statement for a new key, signed with a current key (no ledger needed:
+    the agency runs this, and hands the envelope to an administrator)."""
+    new_key = dsse.load_public_key_pem(Path(args.public_key).read_bytes())
+    print(json.dumps(sign_statement(args.id, new_key, read_private_key(Path(args.key)))))
     return 0
 
 
 def cmd_agency_add_key(args: argparse.Namespace) -> int:
     pem = Path(args.public_key).read_bytes()
+    statement: bytes | dict | None = None
+    if args.signed_by is not None:
+        statement = sign_statement(args.id, dsse.load_public_key_pem(pem), read_private_key(Path(args.signed_by)))
+    elif args.statement is not None:
+        statement = Path(args.statement).read_bytes()
     services = open_ledger(args)
     try:
-        keyid = services.admin.add_key(COMMAND_LINE, args.id, pem)
+        keyid = services.admin.add_key(COMMAND_LINE, args.id, pem, statement=statement, override=args.override)
     finally:
         services.close()
-    print(f"added key {keyid} to agency {args.id}")
+    flagged = " by override (flagged in the log)" if args.override is not None else ""
+    print(f"added key {keyid} to agency {args.id}{flagged}")
     return 0
 
 

@@ -7,6 +7,11 @@ flight at once, and feeds the reports in log order to one ``Auditor`` that rebui
 history and every checkpoint. It prints ``leaf N: why`` for the first failing leaf and exits 1, or
 exits 0 once everything holds. The bundle layout is docs/log-format.md.
 
+A log that holds may still hold keys an administrator added without the agency's statement (SPEC
+6.4): each is reported on its own ``flagged:`` line, naming the key, its agency, the leaf that added
+it, who and why, and the leaves of every record it signed. They do not change the exit status: the
+log is what it says it is, and whether those records are the agency's is for a person to judge.
+
 Verification is read-only: it creates no database file, table or checkpoint key (a missing ledger
 is one line and exit status 3). The parser is api/cli.py's.
 """
@@ -39,6 +44,7 @@ from domain.audit import (
     Auditor,
     ChunkReport,
     EntryProblem,
+    FlaggedKey,
     audit_chunk,
     merge_checkpoints,
     parse_export_line,
@@ -109,7 +115,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
         f"verified {result.size} entries and {result.checkpoints} checkpoints; "
         f"root {base64.b64encode(result.root).decode('ascii')}"
     )
+    for flagged in result.flagged_keys:
+        print(flagged_line(flagged))
     return 0
+
+
+def flagged_line(key: FlaggedKey) -> str:
+    """One reported key: ``flagged: key K of agency A, added at leaf N by override (by X: "why");
+    signed records at leaves 5, 9-12`` (or added "before key statements existed")."""
+    if key.override is None:
+        how = "by a version 1 entry, before key statements existed"
+    else:
+        how = f"by override (by {json.dumps(key.by, ensure_ascii=False)}: {json.dumps(key.override, ensure_ascii=False)})"
+    signed = f"signed records at leaves {leaf_ranges(key.records)}" if key.records else "signed no record"
+    return f"flagged: key {key.keyid} of agency {key.agency}, added at leaf {key.index} {how}; {signed}"
+
+
+def leaf_ranges(indexes: list[int]) -> str:
+    """Ascending leaf indexes as runs: ``[5, 9, 10, 11]`` -> ``5, 9-11``."""
+    runs: list[list[int]] = []
+    for index in indexes:
+        if runs and index == runs[-1][1] + 1:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _run(source: _Source, processes: int, progress: _Progress) -> AuditResult:
@@ -218,8 +248,9 @@ def _stored_keys(ledger: Ledger) -> dict[str, bytes]:
     """Every agency public key by key id, from the key_added events alone (a pre-pass by topic)."""
     keys: dict[str, bytes] = {}
     position = 0
+    topics = [Agency.KeyAdded.TOPIC, Agency.KeyAddedV2.TOPIC]
     while page := ledger.recorder.select_notifications(
-        start=position, limit=CHUNK, topics=[Agency.KeyAdded.TOPIC], inclusive_of_start=False
+        start=position, limit=CHUNK, topics=topics, inclusive_of_start=False
     ):
         for notification in page:
             try:

@@ -33,6 +33,7 @@ COUNCIL = "990"  # a code no English council uses: the demo's fictional Northshi
 OTHER_COUNCIL = "991"  # a neighbouring fictional council, which Northshire's practitioners cannot see
 CHILD_NHS = "9995260182"  # NHS numbers from 999: the range the NHS keeps for tests
 POLICE_REF = "NP-P-448170"
+DEMO_ADMIN = "cli"  # the demo is set up at the command line, like `ledger agency add`
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +41,11 @@ class DemoAgency:
     agency_id: str
     kind: str
     name: str
+    serves: tuple[str, ...] = (COUNCIL,)  # the councils it records for (SPEC 6.2)
 
 
 AGENCIES = (
-    DemoAgency("northshire-police", "police", "Northshire Police (fictional)"),
+    DemoAgency("northshire-police", "police", "Northshire Police (fictional)", (COUNCIL, OTHER_COUNCIL)),
     DemoAgency("northshire-ed", "health", "Northshire Hospitals NHS Trust, Emergency Department (fictional)"),
     DemoAgency("elmwood-surgery", "health", "Elmwood Surgery, GP practice (fictional)"),
     DemoAgency("northshire-health-visiting", "health", "Northshire Health Visiting Service (fictional)"),
@@ -219,7 +221,8 @@ def register_agencies(services: Services, key_dir: Path) -> dict[str, Ed25519Pri
         key = Ed25519PrivateKey.generate()
         write_private_key(key_dir / f"{agency.agency_id}.key", key)
         write_public_key(key_dir / f"{agency.agency_id}.pub", key)
-        services.ledger.register_agency(agency.agency_id, agency.kind, agency.name, key.public_key())
+        services.ledger.register_agency(agency.agency_id, agency.kind, agency.name, key.public_key(),
+                                        serves=agency.serves, by=DEMO_ADMIN)  # fmt: skip
         keys[agency.agency_id] = key
     services.runner.catch_up()
     return keys

@@ -104,7 +104,8 @@ def scale(request, tmp_path_factory) -> Iterator[Scale]:
         dataset = Dataset(EVENTS, CHILDREN)
         lines.append(f"size: {summary_line(dataset)}")
         for spec in dataset.agencies.values():
-            services.ledger.register_agency(spec.agency_id, spec.kind, spec.name, spec.key.public_key())
+            services.ledger.register_agency(spec.agency_id, spec.kind, spec.name, spec.key.public_key(),
+                                            serves=spec.serves, by="cli")
         started, stream = time.perf_counter(), dataset.envelopes()
         while batch := list(islice(stream, 1000)):
             refused = [r for r in services.ledger.submit_many(batch) if isinstance(r, LedgerError)]

@@ -140,7 +140,8 @@ def server(request) -> Iterator[Server]:
     key = Ed25519PrivateKey.generate()
     services = bootstrap(Settings(database_url=url, checkpoint_key=str(folder / "checkpoint.key")))
     try:
-        services.ledger.register_agency(AGENCY, "police", "Northshire Police (fictional)", key.public_key())
+        services.ledger.register_agency(AGENCY, "police", "Northshire Police (fictional)", key.public_key(),
+                                        serves=("309", "310"), by="cli")
         services.runner.catch_up()
         agency_token, _ = tokens.issue(services.engine, "agency", agency=AGENCY)
         reader_token, _ = tokens.issue(services.engine, "inquiry", holder="Benchmark reader")
@@ -167,7 +168,8 @@ def loaded(request) -> Iterator[tuple[str, str, str, str]]:
     services = bootstrap(Settings(database_url=url, checkpoint_key=str(folder / "checkpoint.key")))
     try:
         for spec in dataset.agencies.values():
-            services.ledger.register_agency(spec.agency_id, spec.kind, spec.name, spec.key.public_key())
+            services.ledger.register_agency(spec.agency_id, spec.kind, spec.name, spec.key.public_key(),
+                                            serves=spec.serves, by="cli")
         stream = dataset.envelopes()
         while batch := list(islice(stream, 1000)):
             assert not any(isinstance(r, LedgerError) for r in services.ledger.submit_many(batch))

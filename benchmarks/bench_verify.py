@@ -65,7 +65,8 @@ def bundle(tmp_path_factory) -> Path:
     key = Ed25519PrivateKey.generate()
     services = bootstrap(settings)
     try:
-        services.ledger.register_agency("northshire-police", "police", "Police (fictional)", key.public_key())
+        services.ledger.register_agency("northshire-police", "police", "Police (fictional)", key.public_key(),
+                                        serves=("309", "310"), by="cli")
         for start in range(0, RECORDS, 1000):
             batch = [dsse.sign(json.dumps(concern(f"ref-{i}")).encode(), key) for i in range(start, start + 1000)]
             services.submit(batch)

@@ -92,7 +92,8 @@ def agency_key() -> Ed25519PrivateKey:
 @pytest.fixture
 def envelopes(services, agency_key) -> Callable[[int], list[bytes]]:
     """Registers the agency; returns ``make(n)``: n new signed envelopes (JSON bytes), never repeated."""
-    services.ledger.register_agency(AGENCY, "police", "Northshire Police (fictional)", agency_key.public_key())
+    services.ledger.register_agency(AGENCY, "police", "Northshire Police (fictional)", agency_key.public_key(),
+                                    serves=("309", "310"), by="cli")
     counter = itertools.count()
 
     def make(n: int) -> list[bytes]:

@@ -79,6 +79,12 @@ class AgencySpec:
     name: str
     key: Ed25519PrivateKey
 
+    @property
+    def serves(self) -> tuple[str, ...]:
+        """The councils it records for (SPEC 6.2): its own council, or all three for a force or trust."""
+        council = self.agency_id.rsplit("-", 1)[-1]
+        return (council,) if council in COUNCILS else tuple(COUNCILS)
+
 
 @dataclass
 class Child:

@@ -7,18 +7,20 @@ Verification is split in two so that the costly part runs on all cores:
   It needs only the public key of every key id (which key history lists) and keeps nothing between
   chunks, so any process can check any chunk.
 * ``Auditor`` consumes the chunk reports strictly in log order, in constant memory: it rebuilds the
-  RFC 9162 tree with a CompactRange, replays the key history (which key belonged to which agency and
-  from which entry to which it could sign), and checks each signed checkpoint's signature and root at
-  its size. Two checkpoints whose roots both match the one recomputed tree are consistent: the older
-  tree is a prefix of the newer.
+  RFC 9162 tree with a CompactRange, replays the agencies' history (domain/agency_history.py: which
+  key belonged to which agency and from which entry to which it could sign, which councils each
+  agency served, which keys were added without the agency's statement), and checks each signed
+  checkpoint's signature and root at its size. Two checkpoints whose roots both match the one
+  recomputed tree are consistent: the older tree is a prefix of the newer.
 
 The first problem, at the lowest leaf index, raises IntegrityFailure; nothing after it is trusted.
+A log that verifies may still hold keys added without their agency's statement: the result lists
+them (``flagged_keys``) with the records each signed, for a person to judge (SPEC 6.4).
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import heapq
 import json
@@ -31,35 +33,26 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from domain import merkle
 from domain.agencies import AGENCY_NAMESPACE
+from domain.agency_history import (  # noqa: F401 - some re-exported: callers know them from here
+    KEY_KINDS,
+    AgencyHistory,
+    EntryProblem,
+    FlaggedKey,
+    KeyEvent,
+    KeyUse,
+    b64_field as _b64,
+    check_agency_fields,
+    check_vouching,
+    key_event_line,
+    key_event_of,
+    parse_key_event_line,
+    text_field as _text,
+)
 from domain.checkpoint import Checkpoint, NoteVerifier, verify_checkpoint
 from domain.entries import ENTRY_VERSION
 from domain.envelope import PAYLOAD_TYPE, pae
 from domain.errors import IntegrityFailure, LedgerError
 from domain.records import RECORD_NAMESPACE
-
-#: Entry kinds that make up an agency's key history.
-KEY_KINDS = ("agency_registered", "key_added", "key_revoked")
-
-
-class EntryProblem(Exception):
-    """Why one entry fails; ``audit_chunk`` attaches the index. Also raised by entry sources."""
-
-
-@dataclass(frozen=True, slots=True)
-class KeyEvent:
-    """One step of an agency's key history, at leaf ``index``."""
-
-    index: int
-    kind: str
-    agency: str
-    keyid: str | None = None
-    public_key: bytes | None = None
-
-
-#: ``(index, agency, keyid)``: record entry ``index`` was signed by ``keyid`` on behalf of ``agency``.
-#: A plain tuple, one per record, because chunk reports cross process boundaries by pickle.
-KeyUse = tuple[int, str, str]
-
 
 @dataclass(slots=True)
 class ChunkReport:
@@ -80,6 +73,7 @@ class AuditResult:
     root: bytes
     checkpoints: int
     covered: int
+    flagged_keys: tuple[FlaggedKey, ...] = ()
 
 
 def audit_chunk(
@@ -156,25 +150,28 @@ class _EntryChecker:
             raise EntryProblem("the signed payload is not JSON") from None
         if type(signed) is not dict or signed.get("agency") != agency or signed.get("record_id") != record_id:
             raise EntryProblem("the signed payload names another agency or record_id than its entry")
-        self.report.key_uses.append((index, agency, keyid))
+        council = signed.get("local_authority")
+        if council is not None and type(council) is not str:
+            raise EntryProblem("the signed payload's local_authority is not a council code")
+        self.report.key_uses.append((index, agency, keyid, council))
 
     def key_event(self, index: int, kind: str, data: dict) -> None:
-        """An agency or key entry: check it belongs to its agency and matches the listed key history."""
+        """An agency, key or areas entry: it belongs to its agency, its fields have their types, a
+        key statement it carries verifies, and its key matches the listed history."""
         agency = _text(data, "agency")
         if data.get("originator") != _name_uuid(AGENCY_NAMESPACE, agency):
             raise EntryProblem(f"the {kind} entry's originator is not agency {agency}")
-        if kind == "agency_registered":
-            self.report.key_events.append(KeyEvent(index, kind, agency))
-            return
-        keyid = _text(data, "keyid")
-        public_key = None
+        check_agency_fields(kind, data)
+        if kind in ("key_added", "key_revoked"):
+            keyid = _text(data, "keyid")
         if kind == "key_added":
             public_key = _b64(_text(data, "public_key"), "public_key")
             if len(public_key) != 32 or hashlib.sha256(public_key).hexdigest() != keyid:
                 raise EntryProblem(f"key {keyid} is not the SHA-256 of a 32-byte Ed25519 public key")
             if self.keys.get(keyid) != public_key:
                 raise EntryProblem(f"the key history lists another public key for key {keyid}")
-        self.report.key_events.append(KeyEvent(index, kind, agency, keyid, public_key))
+            check_vouching(data, agency, keyid, lambda signer: self.parsed.get(signer) or self.public_key(signer))
+        self.report.key_events.append(key_event_of(index, data))
 
     def public_key(self, keyid: str) -> Ed25519PublicKey:
         if keyid not in self.parsed:
@@ -224,35 +221,15 @@ def _unique_names(pairs: list[tuple[str, object]]) -> dict:
 _STRICT_JSON = json.JSONDecoder(object_pairs_hook=_unique_names)
 
 
-def _text(data: dict, name: str) -> str:
-    value = data.get(name)
-    if not isinstance(value, str):
-        raise EntryProblem(f"the entry's {name} is missing or not a string")
-    return value
-
-
-def _b64(text: str, what: str) -> bytes:
-    try:
-        return binascii.a2b_base64(text, strict_mode=True)
-    except (binascii.Error, ValueError):
-        raise EntryProblem(f"the entry's {what} is not standard base64") from None
-
-
-@dataclass(slots=True)
-class _KeyState:
-    agency: str
-    added: int
-    revoked: int | None = None
-
-
 class Auditor:
     """Consumes chunk reports in log order and checks what needs the whole history (see module doc).
 
     ``checkpoints`` yields ``(size, signed note)`` by non-decreasing size; each note must verify with
     ``verifier``, name ``origin`` (default: the key name) and carry the recomputed root at its size.
     ``verifier_for``, when given, names the checkpoint key in force at each size (rotations).
-    ``key_history``, when given, is a listed key history (an export's keys.jsonl) that must equal
-    the key events of the log, one for one. ``on_checkpoint`` sees each verified checkpoint, so a
+    ``key_history``, when given, is a listed agency history (an export's keys.jsonl) that must
+    equal the agency, key and areas events of the log, one for one. ``on_checkpoint`` sees each
+    verified checkpoint, so a
     caller can check its own copy of the tree against it (a problem there is an EntryProblem).
     """
 
@@ -275,8 +252,7 @@ class Auditor:
         self._next = next(self._pending, None)
         self._history = None if key_history is None else iter(key_history)
         self._on_checkpoint = on_checkpoint
-        self._agencies: set[str] = set()
-        self._keys: dict[str, _KeyState] = {}
+        self._agencies = AgencyHistory()
         self._check_checkpoints()
 
     def add(self, report: ChunkReport) -> None:
@@ -311,35 +287,16 @@ class Auditor:
             extra = next(self._history, None)
             if extra is not None:
                 raise IntegrityFailure(extra.index, f"the key history lists a {extra.kind} that the log lacks")
-        return AuditResult(size, self.tree.root(), self.checkpoints, self.covered)
+        return AuditResult(size, self.tree.root(), self.checkpoints, self.covered, self._agencies.flagged())
 
     def _replay(self, item: KeyEvent | KeyUse) -> None:
-        """Apply one key event, or check one record's key was its agency's and unrevoked right here."""
+        """Apply one agency event, or check one record against the agencies' history right here."""
         if isinstance(item, tuple):
-            _, agency, keyid = item
-            state = self._keys.get(keyid)
-            if state is None or state.agency != agency:
-                raise EntryProblem(f"key {keyid} was not registered to agency {agency} before this record")
-            if state.revoked is not None:
-                raise EntryProblem(f"key {keyid} was revoked at leaf {state.revoked}, before this record")
+            self._agencies.use(item)
             return
         if self._history is not None and next(self._history, None) != item:
             raise EntryProblem(f"the listed key history differs from this {item.kind} entry")
-        if item.kind == "agency_registered":
-            if item.agency in self._agencies:
-                raise EntryProblem(f"agency {item.agency} is registered a second time")
-            self._agencies.add(item.agency)
-        elif item.agency not in self._agencies:
-            raise EntryProblem(f"agency {item.agency} changes keys before it is registered")
-        elif item.kind == "key_added":
-            if item.keyid in self._keys:
-                raise EntryProblem(f"key {item.keyid} is added a second time")
-            self._keys[item.keyid] = _KeyState(item.agency, item.index)
-        else:
-            state = self._keys.get(item.keyid)
-            if state is None or state.agency != item.agency or state.revoked is not None:
-                raise EntryProblem(f"key {item.keyid} is revoked but was not an unrevoked key of {item.agency}")
-            state.revoked = item.index
+        self._agencies.apply(item)
 
     def _check_checkpoints(self) -> None:
         """Check every pending checkpoint of the current size; one of a smaller size came too late."""
@@ -368,18 +325,6 @@ class Auditor:
             self.checkpoints += 1
             self.covered = claimed
             self._next = next(self._pending, None)
-
-
-def key_event_of(index: int, entry: dict) -> KeyEvent:
-    """The key history step that a decoded agency or key entry (kind in KEY_KINDS) records."""
-    public_key = entry.get("public_key")
-    return KeyEvent(
-        index,
-        entry["kind"],
-        entry["agency"],
-        entry.get("keyid"),
-        None if public_key is None else base64.b64decode(public_key),
-    )
 
 
 def merge_checkpoints(*sources: Iterable[tuple[int, str]]) -> Iterator[tuple[int, str]]:
@@ -416,29 +361,3 @@ def parse_export_line(line: bytes | str, index: int) -> tuple[bytes, bytes | Non
     entry = _b64(_text(data, "entry"), "export line's entry")
     recorded = data.get("leaf_hash")
     return entry, None if recorded is None else _b64(_text(data, "leaf_hash"), "export line's leaf_hash")
-
-
-def key_event_line(event: KeyEvent) -> str:
-    """One line of an export's keys.jsonl, the agency key history."""
-    line: dict[str, object] = {"index": event.index, "kind": event.kind, "agency": event.agency}
-    if event.keyid is not None:
-        line["keyid"] = event.keyid
-    if event.public_key is not None:
-        line["public_key"] = base64.b64encode(event.public_key).decode("ascii")
-    return json.dumps(line, separators=(",", ":"))
-
-
-def parse_key_event_line(line: bytes | str) -> KeyEvent:
-    """Read a keys.jsonl line back; EntryProblem when it is malformed."""
-    try:
-        data = json.loads(line)
-        public_key = data.get("public_key")
-        return KeyEvent(
-            int(data["index"]),
-            str(data["kind"]),
-            str(data["agency"]),
-            data.get("keyid"),
-            None if public_key is None else base64.b64decode(public_key, validate=True),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, binascii.Error):
-        raise EntryProblem("a key history line is malformed") from None

@@ -118,9 +118,10 @@ def _strict_b64decode(text: str, what: str) -> bytes:
     return decoded
 
 
-def parse_envelope(data: bytes | str | dict) -> Envelope:
-    """Parse a DSSE envelope strictly: JSON object, exactly the DSSE fields, valid base64, the ledger's
-    payload type, one to eight signatures each with exactly ``keyid`` and ``sig``."""
+def parse_envelope(data: bytes | str | dict, payload_type_wanted: str = PAYLOAD_TYPE) -> Envelope:
+    """Parse a DSSE envelope strictly: JSON object, exactly the DSSE fields, valid base64, the
+    payload type wanted (a record's, unless told), one to eight signatures each with exactly
+    ``keyid`` and ``sig``."""
     if isinstance(data, (bytes, str)):
         data = parse_json(data, what="the envelope", error=MalformedEnvelope)
     if not isinstance(data, dict):
@@ -148,8 +149,8 @@ def parse_envelope(data: bytes | str | dict) -> Envelope:
         _strict_b64decode(item["sig"], "a signature")
         parsed.append(Signature(item["keyid"], item["sig"]))
     payload_bytes = _strict_b64decode(payload, "the payload")
-    if payload_type != PAYLOAD_TYPE:
-        raise InvalidPayload(f"payloadType must be {PAYLOAD_TYPE}")
+    if payload_type != payload_type_wanted:
+        raise InvalidPayload(f"payloadType must be {payload_type_wanted}")
     return Envelope(payload_type, payload, tuple(parsed), payload_bytes)
 
 

@@ -1,6 +1,7 @@
 """The ledger application: the write side, speaking plain values to its callers.
 
-Commands register agencies and keys and append signed records. Each record is an aggregate whose id
+Commands register agencies, their areas and keys (each naming the administrator who acted) and
+append signed records. Each record is an aggregate whose id
 is derived from ``(agency, record_id)``, so the event store's own uniqueness makes a repeat a no-op
 and a different record under the same id a conflict, even between processes.
 """
@@ -19,7 +20,15 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcodin
 from eventsourcing.utils import Environment, EnvType
 
 from domain import envelope as dsse
-from domain.agencies import AGENCY_KINDS, Agency, agency_aggregate_id, check_agency_id
+from domain.agencies import (
+    AGENCY_KINDS,
+    Agency,
+    agency_aggregate_id,
+    check_admin,
+    check_agency_id,
+    check_serves,
+    refuse_unserved,
+)
 from domain.errors import (
     AlreadyExists,
     InvalidPayload,
@@ -72,10 +81,12 @@ class DateAsISO(Transcoding):
 
 @dataclass(frozen=True, slots=True)
 class AgencyKey:
-    """One of an agency's keys and whether it has been revoked."""
+    """One of an agency's keys, whether it has been revoked, and whether an administrator added it
+    by override (without the agency's statement)."""
 
     keyid: str
     revoked: bool
+    override: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +97,8 @@ class AgencyInfo:
     kind: str
     name: str
     keys: tuple[AgencyKey, ...]
+    #: The councils it serves, sorted; empty for an agency registered before areas were recorded.
+    serves: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,35 +134,61 @@ class Ledger(Application):
 
     # Agencies and keys -------------------------------------------------------------------------
 
-    def register_agency(self, agency_id: str, kind: str, name: str, public_key: Ed25519PublicKey) -> str:
-        """Register an agency with its first signing key; returns the key id."""
+    def register_agency(
+        self, agency_id: str, kind: str, name: str, public_key: Ed25519PublicKey, *, serves: Sequence[str], by: str
+    ) -> str:
+        """Register an agency serving the councils ``serves``, with its first signing key; ``by`` is
+        the administrator (an admin token's holder, ``cli`` at the command line). Returns the key id."""
         check_agency_id(agency_id)
         if kind not in AGENCY_KINDS:
             raise InvalidPayload(f"agency kind must be one of {', '.join(AGENCY_KINDS)}")
         Agency.check_name(name)
-        agency = Agency(agency_id=agency_id, kind=kind, name=name)
+        areas, by = check_serves(serves), check_admin(by)
+        agency = Agency.register(agency_id, kind, name, areas, by)
         keyid = dsse.key_id(public_key)
-        agency.add_key(keyid, dsse.raw_public_key(public_key))
+        agency.add_key(keyid, dsse.raw_public_key(public_key), by)
         try:
             self.save(agency)
         except IntegrityError as exc:
             raise AlreadyExists(f"agency {agency_id} is already registered") from exc
         return keyid
 
-    def add_key(self, agency_id: str, public_key: Ed25519PublicKey) -> str:
-        """Add a signing key (key rotation); returns its key id."""
+    def add_key(
+        self,
+        agency_id: str,
+        public_key: Ed25519PublicKey,
+        *,
+        by: str,
+        statement: bytes | str | dict | None = None,
+        override: str | None = None,
+    ) -> str:
+        """Add a signing key (key rotation) with the agency's ``statement`` (a DSSE envelope signed by
+        one of its current keys, domain/keystatements.py) or an ``override`` reason; returns its key id.
+        The statement is judged against the agency's keys as stored when the key is added."""
+        check_admin(by)
+        if override is not None:
+            Agency.check_override_reason(override)
         keyid = dsse.key_id(public_key)
         raw = dsse.raw_public_key(public_key)
-        self._change_agency(agency_id, lambda agency: agency.add_key(keyid, raw))
+        self._change_agency(
+            agency_id, lambda agency: agency.add_key(keyid, raw, by, statement=statement, override=override)
+        )
         return keyid
 
-    def revoke_key(self, agency_id: str, keyid: str, reason: str) -> None:
+    def revoke_key(self, agency_id: str, keyid: str, reason: str, *, by: str) -> None:
         """Revoke a key from this point in the log on."""
         Agency.check_revocation_reason(reason)
-        self._change_agency(agency_id, lambda agency: agency.revoke_key(keyid, reason))
+        check_admin(by)
+        self._change_agency(agency_id, lambda agency: agency.revoke_key(keyid, reason, by))
+
+    def change_areas(self, agency_id: str, serves: Sequence[str], *, by: str) -> tuple[str, ...]:
+        """Set the councils an agency serves from now on; returns them as recorded (sorted, once each)."""
+        areas, by = check_serves(serves), check_admin(by)
+        self._change_agency(agency_id, lambda agency: agency.change_areas(areas, by))
+        return areas
 
     def _change_agency(self, agency_id: str, change: Callable[[Agency], None]) -> None:
-        """Apply a key change to the agency as stored and save it, starting again from the stored
+        """Apply a change (keys, areas) to the agency as stored and save it, starting again from the stored
         agency when another process changed it in between (the store refuses the stale version)."""
         for _ in range(MAX_SAVE_ATTEMPTS):
             agency = self._agency(agency_id)
@@ -164,8 +203,8 @@ class Ledger(Application):
     def agency(self, agency_id: str) -> AgencyInfo:
         """An agency and the state of its keys."""
         agency = self._agency(agency_id)
-        keys = tuple(AgencyKey(k, k in agency.revoked) for k in agency.keys)
-        return AgencyInfo(agency.agency_id, agency.kind, agency.name, keys)
+        keys = tuple(AgencyKey(k, k in agency.revoked, k in agency.override_keys) for k in agency.keys)
+        return AgencyInfo(agency.agency_id, agency.kind, agency.name, keys, tuple(sorted(agency.serves or ())))
 
     def _agency(self, agency_id: str) -> Agency:
         check_agency_id(agency_id)  # an id no agency can have is refused, never echoed back
@@ -195,7 +234,7 @@ class Ledger(Application):
             try:
                 return self._submit_batch(envelopes, acting_agency)
             except StaleAggregates:
-                continue  # an agency's keys changed while the batch was judged: judge it again
+                continue  # an agency's keys or areas changed while the batch was judged: judge it again
         raise LedgerError("agency keys kept changing while the batch was appended; please try again")
 
     def _submit_batch(
@@ -232,8 +271,9 @@ class Ledger(Application):
     ) -> Record.Recorded:
         """Everything that decides whether one envelope may be appended, short of the store itself.
 
-        ``agencies`` caches each agency's keys for the batch; ``earlier`` holds the records accepted
-        so far in the batch, which an amendment may name.
+        ``agencies`` caches each agency's keys and areas for the batch (they are checked again at the
+        append: see ``_append``); ``earlier`` holds the records accepted so far in the batch, which an
+        amendment may name.
         """
         envelope = dsse.parse_envelope(raw)
         data, agency_id = peek_agency(envelope.payload_bytes)
@@ -245,6 +285,7 @@ class Ledger(Application):
         keys.refuse_unusable(envelope, agency_id)
         keyid = dsse.verify(envelope, keys.signing)
         payload = parse_payload(data)
+        refuse_unserved(agency_id, keys.serves, payload.local_authority)
         if payload.amends is not None:
             target = record_aggregate_id(payload.agency, payload.amends)
             if payload.amends == payload.record_id or (target not in earlier and not self._stored_record(target)):
@@ -259,12 +300,12 @@ class Ledger(Application):
         )
 
     def _signing_keys(self, agency_id: str) -> _SigningKeys:
-        """The keys that may sign for an agency now; an unregistered agency has none."""
+        """The keys that may sign for an agency now, and its areas; an unregistered agency has none."""
         try:
             agency = self._agency(agency_id)
         except NotFound:
-            return _SigningKeys({}, frozenset(), aggregate_id=None, version=0)
-        return _SigningKeys(agency.signing_keys(), frozenset(agency.revoked), agency.id, agency.version)
+            return _SigningKeys({}, frozenset(), aggregate_id=None, version=0, serves=frozenset())
+        return _SigningKeys(agency.signing_keys(), frozenset(agency.revoked), agency.id, agency.version, agency.serves)
 
     def _stored_record(self, aggregate_id: uuid.UUID) -> Record.Recorded | None:
         """The event of a stored record, or None; one indexed query, no aggregate built."""
@@ -311,12 +352,14 @@ class Ledger(Application):
 @dataclass(frozen=True, slots=True)
 class _SigningKeys:
     """An agency's keys as one batch sees them (at aggregate ``version``): those that may sign,
-    and those revoked. An unregistered agency has no aggregate id."""
+    those revoked, and the councils it serves (None: never recorded). An unregistered agency has
+    no aggregate id."""
 
     signing: dict[str, Ed25519PublicKey]
     revoked: frozenset[str]
     aggregate_id: uuid.UUID | None
     version: int
+    serves: frozenset[str] | None
 
     def refuse_unusable(self, envelope: dsse.Envelope, agency_id: str) -> None:
         """Say precisely why no signature can count: the agency is unknown, or the key was revoked."""

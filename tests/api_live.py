@@ -69,11 +69,12 @@ class Live:
         secret, _ = tokens.issue(self.services.engine, role, agency=agency, local_authority=local_authority, **kw)
         return secret
 
-    def agency(self, kind: str = "police") -> str:
-        """A newly registered fictional agency with its own key; returns its id."""
+    def agency(self, kind: str = "police", serves: tuple[str, ...] = ("309", "310")) -> str:
+        """A newly registered fictional agency with its own key, serving ``serves``; returns its id."""
         agency_id = f"agency-{next(_serial)}"
         key = Ed25519PrivateKey.generate()
-        self.services.ledger.register_agency(agency_id, kind, f"Fictional {kind} {agency_id}", key.public_key())
+        self.services.ledger.register_agency(agency_id, kind, f"Fictional {kind} {agency_id}", key.public_key(),
+                                             serves=serves, by="Live Admin (fictional)")
         self.services.runner.catch_up()
         self.keys[agency_id] = key
         return agency_id

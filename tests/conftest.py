@@ -74,7 +74,8 @@ def agency_key() -> Ed25519PrivateKey:
 @pytest.fixture
 def registered(services, agency_key) -> str:
     """A fictional police force registered with ``agency_key``; returns its agency id."""
-    services.ledger.register_agency("northshire-police", "police", "Northshire Police (fictional)", agency_key.public_key())
+    services.ledger.register_agency("northshire-police", "police", "Northshire Police (fictional)", agency_key.public_key(),
+                                    serves=["309", "310"], by="Fixture Admin (fictional)")
     return "northshire-police"
 
 

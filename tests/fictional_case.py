@@ -24,6 +24,8 @@ KINDS = {POLICE: "police", HEALTH: "health", SCHOOL: "school", SOCIAL_CARE: "soc
 NHS = ("9434765919", "4010232137")
 UPN = ("B801200005001", "P207000016049")
 SUMMARY = "Fictional: details as recorded by the agency."
+#: The fictional councils every fictional agency serves (records name 309 and, for a move, 310).
+COUNCILS = ("309", "310")
 
 
 class Agencies:
@@ -33,7 +35,8 @@ class Agencies:
         self.services = services
         self.keys = {agency: Ed25519PrivateKey.generate() for agency in KINDS}
         for agency, key in self.keys.items():
-            services.ledger.register_agency(agency, KINDS[agency], f"{agency} (fictional)", key.public_key())
+            services.ledger.register_agency(agency, KINDS[agency], f"{agency} (fictional)", key.public_key(),
+                                            serves=COUNCILS, by="Fixture Admin (fictional)")
 
     def envelope(self, payload: dict) -> dict:
         return dsse.sign(json.dumps(payload).encode(), self.keys[payload["agency"]])

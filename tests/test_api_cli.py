@@ -32,7 +32,8 @@ def run(capsys, settings, *argv: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def agency_id(services, agency_key) -> str:
-    services.ledger.register_agency("northshire-police", "police", "Northshire Police", agency_key.public_key())
+    services.ledger.register_agency("northshire-police", "police", "Northshire Police", agency_key.public_key(),
+                                    serves=["309"], by="cli")
     return "northshire-police"
 
 

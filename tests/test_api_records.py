@@ -107,8 +107,8 @@ def test_refused_envelopes_get_422(live):
     valid = live.envelope(concern("ref-1", agency=agency))
     tampered = dict(valid, payload=base64.b64encode(json.dumps(concern("ref-2", agency=agency)).encode()).decode())
     revoked_key = Ed25519PrivateKey.generate()
-    keyid = live.services.ledger.add_key(agency, revoked_key.public_key())
-    live.services.ledger.revoke_key(agency, keyid, "fictional: key lost")
+    keyid = live.services.ledger.add_key(agency, revoked_key.public_key(), by="cli", override="fictional: test key")
+    live.services.ledger.revoke_key(agency, keyid, "fictional: key lost", by="cli")
     live.services.runner.catch_up()
     cases = {
         "unknown key": (live.envelope(concern("ref-3", agency=agency), stranger), "signature-rejected"),

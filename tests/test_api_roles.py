@@ -79,12 +79,16 @@ TABLE: dict[tuple[str, str], tuple[Request, set[str]]] = {
     ("GET", "/v1/receipts"): (lambda w: ("GET", "/v1/receipts", {"params": {"leaf_index": 0}}), {"agency", "inquiry"}),
     ("POST", "/v1/admin/agencies"): (
         lambda w: ("POST", "/v1/admin/agencies", {"json": {"id": f"roles-agency-{next(_ids)}", "kind": "school",
-                                                            "name": "Fictional school", "public_key": _pem()}}),
+                                                            "name": "Fictional school", "public_key": _pem(),
+                                                            "serves": ["309"]}}),
         {"admin"}),
     ("GET", "/v1/admin/agencies/{agency_id}"): (
         lambda w: ("GET", f"/v1/admin/agencies/{w.agency}", {}), {"admin"}),
     ("POST", "/v1/admin/agencies/{agency_id}/keys"): (
-        lambda w: ("POST", f"/v1/admin/agencies/{w.agency}/keys", {"json": {"public_key": _pem()}}), {"admin"}),
+        lambda w: ("POST", f"/v1/admin/agencies/{w.agency}/keys",
+                   {"json": {"public_key": _pem(), "override": "Fictional: role table."}}), {"admin"}),
+    ("POST", "/v1/admin/agencies/{agency_id}/serves"): (
+        lambda w: ("POST", f"/v1/admin/agencies/{w.agency}/serves", {"json": {"serves": ["309", "310"]}}), {"admin"}),
     ("POST", "/v1/admin/agencies/{agency_id}/keys/{keyid}/revoke"): (
         lambda w: ("POST", f"/v1/admin/agencies/{w.agency}/keys/{'0' * 64}/revoke", {"json": {"reason": "lost"}}),
         {"admin"}),

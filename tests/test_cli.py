@@ -60,9 +60,9 @@ def agency(cli) -> str:
     prefix = str(cli.tmp_path / "police")
     assert cli("keygen", "--out", prefix, storage=False)[0] == 0
     status, out, err = cli("agency", "add", AGENCY, "--kind", "police", "--name", "Northshire Police (fictional)",
-                           "--public-key", prefix + ".pub")  # fmt: skip
+                           "--public-key", prefix + ".pub", "--serves", "309")  # fmt: skip
     assert (status, err) == (0, ""), err
-    assert out.startswith(f"registered agency {AGENCY} with key ")
+    assert out.startswith(f"registered agency {AGENCY} serving 309 with key ")
     return prefix
 
 
@@ -146,10 +146,12 @@ def test_a_missing_file_is_one_line_and_an_operational_error(cli, agency):
 
 
 def test_agency_administration_refusals_are_one_line(cli, agency):
-    status, _, err = cli("agency", "add", AGENCY, "--kind", "police", "--name", "Again", "--public-key", agency + ".pub")
+    status, _, err = cli("agency", "add", AGENCY, "--kind", "police", "--name", "Again", "--public-key", agency + ".pub",
+                         "--serves", "309")  # fmt: skip
     assert status == EXIT_USAGE and "already registered" in one_line_error(err)
     not_pem = cli.write("junk.pub", "not a key")
-    status, _, err = cli("agency", "add", "northshire-school", "--kind", "school", "--name", "S", "--public-key", not_pem)
+    status, _, err = cli("agency", "add", "northshire-school", "--kind", "school", "--name", "S", "--public-key", not_pem,
+                         "--serves", "309")  # fmt: skip
     assert status == EXIT_USAGE and "PEM" in one_line_error(err)
     status, _, err = cli("agency", "revoke-key", AGENCY, "00" * 32)
     assert status == EXIT_USAGE and "has no key" in one_line_error(err)
@@ -161,7 +163,7 @@ def test_key_rotation_and_revocation_through_the_cli(cli, agency):
     old_key = dsse.load_private_key_pem(Path(agency + ".key").read_bytes())
     new_prefix = str(cli.tmp_path / "police-2026")
     cli("keygen", "--out", new_prefix, storage=False)
-    status, out, _ = cli("agency", "add-key", AGENCY, "--public-key", new_prefix + ".pub")
+    status, out, _ = cli("agency", "add-key", AGENCY, "--public-key", new_prefix + ".pub", "--signed-by", agency + ".key")
     assert status == 0 and out.startswith("added key ")
     old_id = dsse.key_id(old_key.public_key())
     status, out, _ = cli("agency", "revoke-key", AGENCY, old_id, "--reason", "rotated (fictional)")
@@ -192,9 +194,10 @@ def test_the_installed_command_runs_end_to_end(tmp_path):
     assert (tmp_path / "ledger.db").exists() and mode(tmp_path / "ledger-checkpoint.key") == 0o600
     assert run("keygen", "--out", "police").returncode == 0
     assert mode(tmp_path / "police.key") == 0o600
-    added = run("agency", "add", AGENCY, "--kind", "police", "--name", "Northshire Police (fictional)", "--public-key", "police.pub")
+    added = run("agency", "add", AGENCY, "--kind", "police", "--name", "Northshire Police (fictional)", "--public-key", "police.pub",
+                "--serves", "309")  # fmt: skip
     assert added.returncode == 0, added.stderr
-    duplicate = run("agency", "add", AGENCY, "--kind", "police", "--name", "Again", "--public-key", "police.pub")
+    duplicate = run("agency", "add", AGENCY, "--kind", "police", "--name", "Again", "--public-key", "police.pub", "--serves", "309")
     assert duplicate.returncode != 0 and "already registered" in one_line_error(duplicate.stderr)
 
     (tmp_path / "record.json").write_text(json.dumps(concern()))

@@ -128,7 +128,7 @@ def test_missing_files_are_operational_errors(capsys, empty_dir, database_url):
     for argv in (
         ["submit", "absent.json", *options],
         ["agency", "add", "fictional-police", "--kind", "police", "--name", "N", "--public-key", "absent.pub",
-         *options],
+         "--serves", "309", *options],
         ["sign", "--key", "absent.key", "police.pub"],
         ["verify", "absent-bundle"],
         ["verify", "--checkpoint", "absent.note", "--processes", "0", *options],

@@ -19,6 +19,7 @@ from api.bootstrap import Services
 from api.cli import main
 from domain import envelope as dsse
 from domain.agencies import AGENCY_NAMESPACE, agency_aggregate_id
+from domain.keystatements import sign_statement
 from domain.audit import Auditor, EntryProblem, _name_uuid, audit_chunk, parse_export_line
 from domain.checkpoint import Checkpoint, parse_vkey, sign_checkpoint, vkey
 from domain.entries import canonical_json
@@ -46,13 +47,16 @@ def build_case(services: Services, police_key: Ed25519PrivateKey, records: int =
     """Two fictional agencies; police rotate their key and revoke the first after using it."""
     health_key, new_police_key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     ledger = services.ledger
-    ledger.register_agency("northshire-police", "police", "Northshire Police (fictional)", police_key.public_key())
-    ledger.register_agency("northshire-health", "health", "Northshire Health (fictional)", health_key.public_key())
+    ledger.register_agency("northshire-police", "police", "Northshire Police (fictional)", police_key.public_key(),
+                           serves=["309"], by="cli")
+    ledger.register_agency("northshire-health", "health", "Northshire Health (fictional)", health_key.public_key(),
+                           serves=["309"], by="cli")
     old = [dsse.sign(json.dumps(concern(f"old-{i}")).encode(), police_key) for i in range(records)]
     services.submit(old)
     services.checkpoint()
-    ledger.add_key("northshire-police", new_police_key.public_key())
-    ledger.revoke_key("northshire-police", dsse.key_id(police_key.public_key()), "rotated (fictional)")
+    statement = sign_statement("northshire-police", new_police_key.public_key(), police_key)
+    ledger.add_key("northshire-police", new_police_key.public_key(), by="cli", statement=statement)
+    ledger.revoke_key("northshire-police", dsse.key_id(police_key.public_key()), "rotated (fictional)", by="cli")
     services.runner.catch_up()
     services.checkpoint()
     new = [dsse.sign(json.dumps(concern(f"new-{i}")).encode(), new_police_key) for i in range(records)]
@@ -133,7 +137,8 @@ def test_a_foreign_vkey_or_a_longer_held_checkpoint_fails(services, agency_key, 
 @pytest.mark.slow
 def test_thousands_of_records_verify_with_two_processes(services, agency_key, tmp_path, capsys) -> None:
     records = [dsse.sign(json.dumps(concern(f"ref-{i}")).encode(), agency_key) for i in range(3000)]
-    services.ledger.register_agency("northshire-police", "police", "Police (fictional)", agency_key.public_key())
+    services.ledger.register_agency("northshire-police", "police", "Police (fictional)", agency_key.public_key(),
+                                    serves=["309"], by="cli")
     for start in range(0, len(records), 1000):
         services.submit(records[start : start + 1000])
     out = tmp_path / "bundle"

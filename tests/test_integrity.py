@@ -183,7 +183,8 @@ def test_checkpoint_on_demand_covers_every_receipt_and_is_idempotent(services, r
 def test_policy_signs_every_n_entries(settings, agency_key, signed) -> None:
     svc = bootstrap(replace(settings, checkpoint_every=10, checkpoint_seconds=1e9))
     try:
-        svc.ledger.register_agency("northshire-police", "police", "Police (fictional)", agency_key.public_key())
+        svc.ledger.register_agency("northshire-police", "police", "Police (fictional)", agency_key.public_key(),
+                                   serves=["309"], by="cli")
         svc.runner.catch_up()
         sizes = []
         for batch in range(4):

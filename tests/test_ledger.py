@@ -21,6 +21,7 @@ from domain.errors import (
     SignatureRejected,
     WrongAgency,
 )
+from domain.keystatements import sign_statement
 from domain.ledger import Accepted
 from domain.records import Record, record_aggregate_id
 from projections.database_url import DatabaseUrlError
@@ -28,6 +29,18 @@ from projections.eventstore import open_ledger
 from tests.conftest import concern
 
 AGENCY = "northshire-police"
+ADMIN = "Jo Admin (fictional)"
+
+
+def register_health(services, key) -> None:
+    services.ledger.register_agency("northshire-health", "health", "Northshire Health (fictional)", key.public_key(),
+                                    serves=["309"], by=ADMIN)  # fmt: skip
+
+
+def rotate(services, new_key, current_key) -> str:
+    """Add ``new_key`` to the police with their statement signed by ``current_key``."""
+    statement = sign_statement(AGENCY, new_key.public_key(), current_key)
+    return services.ledger.add_key(AGENCY, new_key.public_key(), by=ADMIN, statement=statement)
 
 
 def stored_count(services) -> int:
@@ -163,7 +176,7 @@ def test_a_key_not_registered_to_the_agency_is_refused(services, registered, sig
 
 def test_a_key_of_another_agency_cannot_sign_for_this_one(services, registered, signed):
     health_key = Ed25519PrivateKey.generate()
-    services.ledger.register_agency("northshire-health", "health", "Northshire Health (fictional)", health_key.public_key())
+    register_health(services, health_key)
     refused(services, signed(concern(), key=health_key), SignatureRejected, "no signature is by a key registered")
 
 
@@ -211,7 +224,7 @@ def test_an_amendment_naming_no_record_is_refused(services, registered, signed):
 
 def test_an_amendment_may_not_name_another_agencys_record(services, registered, signed):
     health_key = Ed25519PrivateKey.generate()
-    services.ledger.register_agency("northshire-health", "health", "Northshire Health (fictional)", health_key.public_key())
+    register_health(services, health_key)
     assert isinstance(submit_one(services, signed(concern("h-1", agency="northshire-health"), key=health_key)), dict)
     refused(services, signed(concern("ref-2", type="amendment", amends="h-1")), InvalidPayload, "no earlier record")
 
@@ -245,7 +258,7 @@ def test_the_same_record_again_returns_the_original_receipt(services, registered
     assert submit_one(services, envelope) == original
     assert submit_one(services, json.dumps(envelope, indent=4, sort_keys=True)) == original  # framing is not significant
     second_key = Ed25519PrivateKey.generate()
-    services.ledger.add_key(AGENCY, second_key.public_key())
+    rotate(services, second_key, agency_key)
     assert submit_one(services, signed(concern(), key=second_key)) == original  # re-signed, same payload
     assert stored_count(services) == count + 1  # only the key
 
@@ -257,8 +270,8 @@ def test_revocation_keeps_earlier_records_and_refuses_later_ones(services, regis
     keyid = dsse.key_id(agency_key.public_key())
     before = submit_one(services, signed(concern("ref-1")))
     replacement = Ed25519PrivateKey.generate()
-    services.ledger.add_key(AGENCY, replacement.public_key())
-    services.ledger.revoke_key(AGENCY, keyid, "laptop lost (fictional)")
+    rotate(services, replacement, agency_key)
+    services.ledger.revoke_key(AGENCY, keyid, "laptop lost (fictional)", by=ADMIN)
 
     refused(services, signed(concern("ref-2")), SignatureRejected, f"key {keyid} of agency {AGENCY} is revoked")
     refused(services, signed(concern("ref-1")), SignatureRejected, "revoked")
@@ -283,7 +296,7 @@ def test_a_key_revoked_while_a_batch_is_judged_is_honoured_at_the_append(
     def read_then_revoke(agency_id):
         keys = read_keys(agency_id)
         if not other_process.agency(AGENCY).keys[0].revoked:
-            other_process.revoke_key(AGENCY, keyid, "revoked meanwhile (fictional)")
+            other_process.revoke_key(AGENCY, keyid, "revoked meanwhile (fictional)", by=ADMIN)
         return keys
 
     monkeypatch.setattr(services.ledger, "_signing_keys", read_then_revoke)
@@ -298,8 +311,8 @@ def test_a_key_revoked_while_a_batch_is_judged_is_honoured_at_the_append(
 
 def test_an_envelope_with_a_revoked_and_a_valid_signature_is_accepted(services, registered, agency_key):
     replacement = Ed25519PrivateKey.generate()
-    services.ledger.add_key(AGENCY, replacement.public_key())
-    services.ledger.revoke_key(AGENCY, dsse.key_id(agency_key.public_key()), "rotated (fictional)")
+    rotate(services, replacement, agency_key)
+    services.ledger.revoke_key(AGENCY, dsse.key_id(agency_key.public_key()), "rotated (fictional)", by=ADMIN)
     payload = json.dumps(concern()).encode()
     old, new = dsse.sign(payload, agency_key), dsse.sign(payload, replacement)
     envelope = {**new, "signatures": old["signatures"] + new["signatures"]}
@@ -313,29 +326,29 @@ def test_agency_and_key_administration_refuses_what_makes_no_sense(services, reg
     keyid = dsse.key_id(key)
     before = stored_count(services)
     with pytest.raises(AlreadyExists, match="already registered"):
-        ledger.register_agency(AGENCY, "police", "Again", Ed25519PrivateKey.generate().public_key())
+        ledger.register_agency(AGENCY, "police", "Again", Ed25519PrivateKey.generate().public_key(), serves=["309"], by=ADMIN)
     with pytest.raises(AlreadyExists, match="already registered"):
-        ledger.add_key(AGENCY, key)
+        ledger.add_key(AGENCY, key, by=ADMIN, override="Fictional.")
     with pytest.raises(NotFound, match="not registered"):
-        ledger.add_key("nowhere", key)
+        ledger.add_key("nowhere", key, by=ADMIN, override="Fictional.")
     with pytest.raises(NotFound, match="has no key"):
-        ledger.revoke_key(AGENCY, "00" * 32, "no such key")
+        ledger.revoke_key(AGENCY, "00" * 32, "no such key", by=ADMIN)
     with pytest.raises(InvalidPayload, match="reason"):
-        ledger.revoke_key(AGENCY, keyid, "")
+        ledger.revoke_key(AGENCY, keyid, "", by=ADMIN)
     with pytest.raises(InvalidPayload, match="agency id"):
-        ledger.register_agency("Northshire Police", "police", "N", key)
+        ledger.register_agency("Northshire Police", "police", "N", key, serves=["309"], by=ADMIN)
     with pytest.raises(InvalidPayload, match="agency kind"):
-        ledger.register_agency("northshire-zoo", "zoo", "N", key)
+        ledger.register_agency("northshire-zoo", "zoo", "N", key, serves=["309"], by=ADMIN)
     with pytest.raises(InvalidPayload, match="agency name"):
-        ledger.register_agency("northshire-zoo", "other", "", key)
+        ledger.register_agency("northshire-zoo", "other", "", key, serves=["309"], by=ADMIN)
     with pytest.raises(NotFound):
         ledger.agency("nowhere")
     assert stored_count(services) == before
-    ledger.revoke_key(AGENCY, keyid, "compromised (fictional)")
+    ledger.revoke_key(AGENCY, keyid, "compromised (fictional)", by=ADMIN)
     with pytest.raises(AlreadyExists, match="already revoked"):
-        ledger.revoke_key(AGENCY, keyid, "again")
+        ledger.revoke_key(AGENCY, keyid, "again", by=ADMIN)
     with pytest.raises(AlreadyExists):  # a revoked key is never registered again
-        ledger.add_key(AGENCY, key)
+        ledger.add_key(AGENCY, key, by=ADMIN, override="Fictional.")
 
 
 def test_a_key_change_made_on_a_stale_agency_is_retried(services, registered, monkeypatch):
@@ -343,11 +356,11 @@ def test_a_key_change_made_on_a_stale_agency_is_retried(services, registered, mo
     ledger = services.ledger
     stale = ledger._agency(AGENCY)
     first, second = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
-    ledger.add_key(AGENCY, first.public_key())
+    ledger.add_key(AGENCY, first.public_key(), by=ADMIN, override="Fictional: first.")
     fresh_agency = ledger._agency
     calls = iter([stale])
     monkeypatch.setattr(ledger, "_agency", lambda agency_id: next(calls, None) or fresh_agency(agency_id))
-    ledger.add_key(AGENCY, second.public_key())
+    ledger.add_key(AGENCY, second.public_key(), by=ADMIN, override="Fictional: second.")
     assert len(ledger.agency(AGENCY).keys) == 3
 
 
@@ -418,7 +431,7 @@ def test_the_ledger_ignores_ambient_eventsourcing_variables(database_url, monkey
     monkeypatch.setenv("COMPRESSOR_TOPIC", "eventsourcing.compressor:ZlibCompressor")
     ledger = open_ledger(database_url)
     try:
-        ledger.register_agency(AGENCY, "police", "N", Ed25519PrivateKey.generate().public_key())
+        ledger.register_agency(AGENCY, "police", "N", Ed25519PrivateKey.generate().public_key(), serves=["309"], by=ADMIN)
         assert type(ledger.recorder).__module__ != "eventsourcing.popo"
         assert ledger.mapper.compressor is None
     finally:

@@ -83,7 +83,7 @@ def ledger(settings, tmp_path: Path) -> Iterator[ServedLedger]:
     try:
         agency = f"agency-{fresh_nhs_number()}"
         key = Ed25519PrivateKey.generate()
-        services.ledger.register_agency(agency, "police", "Fictional police", key.public_key())
+        services.ledger.register_agency(agency, "police", "Fictional police", key.public_key(), serves=["309"], by="cli")
         services.runner.catch_up()
         agency_token = tokens.issue(services.engine, "agency", agency=agency)[0]
         reader = tokens.issue(services.engine, "practitioner", local_authority="309", holder="Sam")[0]

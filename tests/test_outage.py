@@ -114,7 +114,7 @@ def served(request, tmp_path: Path) -> Iterator[tuple]:
 def _agency_with_token(services) -> tuple[str, Ed25519PrivateKey, str]:
     agency = f"agency-{fresh_nhs_number()}"
     key = Ed25519PrivateKey.generate()
-    services.ledger.register_agency(agency, "police", "Fictional police", key.public_key())
+    services.ledger.register_agency(agency, "police", "Fictional police", key.public_key(), serves=["309"], by="cli")
     services.runner.catch_up()
     secret, _ = tokens.issue(services.engine, "agency", agency=agency)
     return agency, key, secret

@@ -98,9 +98,10 @@ def withdrawal(agencies: Agencies, text: Callable[[], str]) -> None:
 
 def agency(agencies: Agencies, text: Callable[[], str]) -> None:
     ledger, agency_id = agencies.services.ledger, f"fictional-agency-{next(_ids)}"
-    ledger.register_agency(agency_id, "school", text(), Ed25519PrivateKey.generate().public_key())
-    keyid = ledger.add_key(agency_id, Ed25519PrivateKey.generate().public_key())
-    ledger.revoke_key(agency_id, keyid, text())
+    ledger.register_agency(agency_id, "school", text(), Ed25519PrivateKey.generate().public_key(), serves=["309"],
+                           by=text())
+    keyid = ledger.add_key(agency_id, Ed25519PrivateKey.generate().public_key(), by=text(), override=text())
+    ledger.revoke_key(agency_id, keyid, text(), by=text())
 
 
 KINDS = {f.__name__: f for f in (record, access, decision, link, withdrawal, agency)}

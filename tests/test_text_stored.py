@@ -105,11 +105,11 @@ def test_access_entries_with_bad_text_store_nothing(services, registered):
 
 def test_agency_names_ids_and_revocation_reasons_store_nothing(services, registered, agency_key):
     ledger, key = services.ledger, Ed25519PrivateKey.generate().public_key()
-    refuses_and_stores_nothing(services, lambda: ledger.register_agency("zoo", "other", "Zoo\x00", key), InvalidPayload, "agency name")
-    refuses_and_stores_nothing(services, lambda: ledger.register_agency("\u0663\u0660\u0669", "other", "Z", key), InvalidPayload, "agency id")
+    refuses_and_stores_nothing(services, lambda: ledger.register_agency("zoo", "other", "Zoo\x00", key, serves=["309"], by="cli"), InvalidPayload, "agency name")
+    refuses_and_stores_nothing(services, lambda: ledger.register_agency("\u0663\u0660\u0669", "other", "Z", key, serves=["309"], by="cli"), InvalidPayload, "agency id")
     keyid = dsse.key_id(agency_key.public_key())
-    refuses_and_stores_nothing(services, lambda: ledger.revoke_key(registered, keyid, "\ud800"), InvalidPayload, "revocation reason")
-    refuses_and_stores_nothing(services, lambda: ledger.add_key("police\udcff", key), InvalidPayload, "agency id")
+    refuses_and_stores_nothing(services, lambda: ledger.revoke_key(registered, keyid, "\ud800", by="cli"), InvalidPayload, "revocation reason")
+    refuses_and_stores_nothing(services, lambda: ledger.add_key("police\udcff", key, by="cli"), InvalidPayload, "agency id")
 
 
 def test_what_the_ledger_refuses_it_refuses_the_same_from_json_bytes(services, registered, agency_key):
@@ -121,6 +121,6 @@ def test_what_the_ledger_refuses_it_refuses_the_same_from_json_bytes(services, r
 
 
 def test_an_unknown_key_id_is_not_echoed_unless_printable(services, registered):
-    refuses_and_stores_nothing(services, lambda: services.ledger.revoke_key(registered, "k\x00\ud800", "lost"),
+    refuses_and_stores_nothing(services, lambda: services.ledger.revoke_key(registered, "k\x00\ud800", "lost", by="cli"),
                                NotFound, "has no key (one not shown")  # fmt: skip
-    refuses_and_stores_nothing(services, lambda: services.ledger.revoke_key(registered, "00" * 32, "lost"), NotFound, "00" * 32)
+    refuses_and_stores_nothing(services, lambda: services.ledger.revoke_key(registered, "00" * 32, "lost", by="cli"), NotFound, "00" * 32)

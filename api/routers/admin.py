@@ -1,15 +1,15 @@
-"""Administrators register agencies and keys and issue, list and revoke tokens over HTTP.
+"""Administrators register agencies, their areas and keys and issue, list and revoke tokens over HTTP.
 
 An admin token manages who may write and read; it never reads a child's records (the reading
-routers refuse the admin role). Agency and key changes are ledger commands, so they are log entries
-like any record; tokens are access control, kept in the token table (api/tokens.py), and issuing or
-revoking one appends a log entry naming the token and this admin token's holder, never the secret
-(api/usecases/admin.py).
+routers refuse the admin role). Agency, area and key changes are ledger commands, so they are log
+entries like any record, naming the token's holder; a key joins an existing agency only with the
+agency's signed key statement or a flagged override (api/usecases/admin.py). Tokens are access
+control, kept in the token table (api/tokens.py); issuing or revoking one is a log entry too.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
@@ -19,6 +19,7 @@ from api import problems
 from api.deps import AdminPrincipal, ServicesDep, StrictJSONRoute
 from domain.agencies import AGENCY_ID_PATTERN, AGENCY_KINDS
 from domain.councils import COUNCIL_CODE_PATTERN
+from domain.keystatements import KEY_STATEMENT_TYPE
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=StrictJSONRoute)
 
@@ -39,6 +40,10 @@ TokenId = Annotated[
     str,
     Path(pattern=r"^[0-9a-f]{16}$", description="the token id (from the token list)", examples=["3f9c2a1b7d6e5f40"]),
 ]
+CouncilCode = Annotated[str, Field(pattern=COUNCIL_CODE_PATTERN, examples=["309"])]
+Serves = Annotated[
+    list[CouncilCode], Field(min_length=1, max_length=500, description="the council codes the agency serves")
+]
 EXAMPLE_PEM = (
     "-----BEGIN PUBLIC KEY-----\n"
     "MCowBQYDK2VwAyEAA6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\n"
@@ -53,23 +58,57 @@ class AgencyIn(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"id": "northshire-police", "kind": "police", "name": "Northshire Police", "public_key": EXAMPLE_PEM}
+                {"id": "northshire-police", "kind": "police", "name": "Northshire Police", "public_key": EXAMPLE_PEM,
+                 "serves": ["309", "310"]}
             ]
         },
-    )
+    )  # fmt: skip
 
     id: str = Field(pattern=AGENCY_ID_PATTERN)
     kind: Literal[AGENCY_KINDS]  # type: ignore[valid-type]
     name: str = Field(min_length=1, max_length=200)
     public_key: str = Field(max_length=4096, description="SubjectPublicKeyInfo PEM of an Ed25519 key")
+    serves: Serves
+
+
+EXAMPLE_STATEMENT = {
+    "payloadType": KEY_STATEMENT_TYPE,
+    "payload": "eyJhZ2VuY3kiOiJub3J0aHNoaXJlLXBvbGljZSIsImtleWlkIjoiLi4uIiwicHVibGljX2tleSI6Ii4uLiJ9",
+    "signatures": [{"keyid": EXAMPLE_KEYID, "sig": "..."}],
+}
 
 
 class KeyIn(BaseModel):
-    """A further signing key for an agency (key rotation)."""
+    """A further signing key for an agency (key rotation): with the agency's key statement, a DSSE
+    envelope signed by one of its current keys naming the agency and this key; or, without one, an
+    override reason (the log flags the key, and ``ledger verify`` reports what it signs)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"public_key": EXAMPLE_PEM}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"public_key": EXAMPLE_PEM, "statement": EXAMPLE_STATEMENT},
+                {"public_key": EXAMPLE_PEM, "override": "Fictional: every key lost in the office fire; "
+                                                        "agency's head confirmed by phone"},
+            ]
+        },
+    )  # fmt: skip
 
     public_key: str = Field(max_length=4096, description="SubjectPublicKeyInfo PEM of an Ed25519 key")
+    statement: dict[str, Any] | None = Field(
+        default=None, description=f"DSSE envelope of payload type {KEY_STATEMENT_TYPE}: the agency's word"
+    )
+    override: str | None = Field(
+        default=None, min_length=1, max_length=1000, description="why the key is added without a statement"
+    )
+
+
+class ServesIn(BaseModel):
+    """The councils an agency serves from now on (all of them: this replaces the list)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"serves": ["309", "310"]}]})
+
+    serves: Serves
 
 
 class RevocationIn(BaseModel):
@@ -83,6 +122,7 @@ class RevocationIn(BaseModel):
 class KeyOut(BaseModel):
     keyid: str
     revoked: bool
+    override: bool = Field(description="added by an administrator's override, without the agency's statement")
 
 
 class AgencyOut(BaseModel):
@@ -95,7 +135,8 @@ class AgencyOut(BaseModel):
                     "id": "northshire-police",
                     "kind": "police",
                     "name": "Northshire Police",
-                    "keys": [{"keyid": EXAMPLE_KEYID, "revoked": False}],
+                    "serves": ["309", "310"],
+                    "keys": [{"keyid": EXAMPLE_KEYID, "revoked": False, "override": False}],
                 }
             ]
         }
@@ -104,6 +145,7 @@ class AgencyOut(BaseModel):
     id: str
     kind: str
     name: str
+    serves: list[str] = Field(description="council codes; empty for an agency whose areas were never recorded")
     keys: list[KeyOut]
 
 
@@ -169,10 +211,11 @@ class IssuedToken(TokenOut):
     "/agencies", status_code=201, response_model=AgencyOut, responses=problems.responses(400, 401, 403, 409, 413, 422)
 )
 def register_agency(principal: AdminPrincipal, services: ServicesDep, agency: AgencyIn) -> JSONResponse:
-    """Register an agency and its first signing key (a log entry)."""
+    """Register an agency, the councils it serves and its first signing key (log entries naming you)."""
     pem = agency.public_key.encode("utf-8")
     return JSONResponse(
-        services.admin.register_agency(principal, agency.id, agency.kind, agency.name, pem), status_code=201
+        services.admin.register_agency(principal, agency.id, agency.kind, agency.name, pem, agency.serves),
+        status_code=201,
     )
 
 
@@ -186,12 +229,27 @@ def get_agency(principal: AdminPrincipal, services: ServicesDep, agency_id: Agen
     "/agencies/{agency_id}/keys",
     status_code=201,
     response_model=AgencyOut,
-    responses=problems.responses(400, 401, 403, 404, 409, 413),
+    responses=problems.responses(400, 401, 403, 404, 409, 413, 422),
 )
 def add_key(principal: AdminPrincipal, services: ServicesDep, agency_id: AgencyId, key: KeyIn) -> JSONResponse:
-    """Add a signing key to an agency (rotation); a log entry."""
-    services.admin.add_key(principal, agency_id, key.public_key.encode("utf-8"))
+    """Add a signing key to an agency (rotation), with the agency's key statement or an override
+    reason; a log entry naming you (an override is flagged). 422 without either, or for a statement
+    that is not the agency's current key's signature over exactly this agency and key."""
+    services.admin.add_key(
+        principal, agency_id, key.public_key.encode("utf-8"), statement=key.statement, override=key.override
+    )
     return JSONResponse(services.admin.agency(principal, agency_id), status_code=201)
+
+
+@router.post(
+    "/agencies/{agency_id}/serves",
+    response_model=AgencyOut,
+    responses=problems.responses(400, 401, 403, 404, 413, 422),
+)
+def change_areas(principal: AdminPrincipal, services: ServicesDep, agency_id: AgencyId, areas: ServesIn) -> dict:
+    """Set the councils an agency serves from now on (replacing the list); a log entry naming you.
+    Its records naming another council are refused from then on; those already recorded stay."""
+    return services.admin.change_areas(principal, agency_id, areas.serves)
 
 
 @router.post(

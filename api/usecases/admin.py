@@ -1,13 +1,15 @@
-"""Administrators register agencies and their keys and issue, list and revoke tokens; they never read
-a child's records. Agency and key changes are ledger commands (log entries); tokens are access
-control, kept in the token table (api/tokens.py), and issuing or revoking one is a log entry too
-(domain/tokens.py), naming the token and the administrator, never the secret. The command line acts
-as the ``COMMAND_LINE`` administrator: whoever can run it holds the database already.
+"""Administrators register agencies, their areas and keys and issue, list and revoke tokens; they
+never read a child's records. Agency, area and key changes are ledger commands: log entries naming
+the administrator (the token's holder, SPEC 6.4), so no administrator acts unseen. A key is added to
+an existing agency only with the agency's own signed statement, or by an override the log flags.
+Tokens are access control, kept in the token table (api/tokens.py); issuing or revoking one is a log
+entry too (domain/tokens.py), naming the token and the administrator, never the secret. The command
+line acts as the ``COMMAND_LINE`` administrator: whoever can run it holds the database already.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from api import tokens
@@ -42,27 +44,57 @@ class Admin:
 
         return self.services.writes.exclusive(run)
 
-    def register_agency(self, principal: Principal, agency_id: str, kind: str, name: str, public_key_pem: bytes) -> dict:
-        """Register an agency and its first signing key (a log entry); returns the agency."""
+    def register_agency(
+        self, principal: Principal, agency_id: str, kind: str, name: str, public_key_pem: bytes, serves: Sequence[str]
+    ) -> dict:
+        """Register an agency serving the councils ``serves``, with its first signing key (log
+        entries naming the administrator); returns the agency."""
+        authorise(principal.role, "administer")
         public_key = dsse.load_public_key_pem(public_key_pem)
-        self._command(principal, lambda: self.services.ledger.register_agency(agency_id, kind, name, public_key))
+        by = administrator(principal)
+        self._command(principal, lambda: self.services.ledger.register_agency(
+            agency_id, kind, name, public_key, serves=serves, by=by))  # fmt: skip
         return self.agency(principal, agency_id)
 
-    def add_key(self, principal: Principal, agency_id: str, public_key_pem: bytes) -> str:
-        """Add a signing key to an agency (rotation; a log entry); returns its key id."""
+    def add_key(
+        self,
+        principal: Principal,
+        agency_id: str,
+        public_key_pem: bytes,
+        *,
+        statement: bytes | str | dict | None = None,
+        override: str | None = None,
+    ) -> str:
+        """Add a signing key to an agency (rotation; a log entry naming the administrator); returns
+        its key id. ``statement`` is the agency's DSSE key statement, signed by one of its current
+        keys (domain/keystatements.py); without one, ``override`` gives the reason and the entry is
+        flagged as an override, which ``ledger verify`` reports with every record the key signs."""
+        authorise(principal.role, "administer")
         public_key = dsse.load_public_key_pem(public_key_pem)
-        return self._command(principal, lambda: self.services.ledger.add_key(agency_id, public_key))
+        by = administrator(principal)
+        return self._command(principal, lambda: self.services.ledger.add_key(
+            agency_id, public_key, by=by, statement=statement, override=override))  # fmt: skip
 
     def revoke_key(self, principal: Principal, agency_id: str, keyid: str, reason: str) -> None:
-        """Revoke a signing key from this point in the log on (a log entry)."""
-        self._command(principal, lambda: self.services.ledger.revoke_key(agency_id, keyid, reason))
+        """Revoke a signing key from this point in the log on (a log entry naming the administrator)."""
+        authorise(principal.role, "administer")
+        by = administrator(principal)
+        self._command(principal, lambda: self.services.ledger.revoke_key(agency_id, keyid, reason, by=by))
+
+    def change_areas(self, principal: Principal, agency_id: str, serves: Sequence[str]) -> dict:
+        """Set the councils an agency serves from now on (a log entry naming the administrator);
+        returns the agency. Records already appended keep the councils they name."""
+        authorise(principal.role, "administer")
+        by = administrator(principal)
+        self._command(principal, lambda: self.services.ledger.change_areas(agency_id, serves, by=by))
+        return self.agency(principal, agency_id)
 
     def agency(self, principal: Principal, agency_id: str) -> dict:
-        """An agency and the state of its keys."""
+        """An agency, the councils it serves and the state of its keys."""
         authorise(principal.role, "administer")
         info = self.services.ledger.agency(agency_id)
-        keys = [{"keyid": key.keyid, "revoked": key.revoked} for key in info.keys]
-        return {"id": info.agency_id, "kind": info.kind, "name": info.name, "keys": keys}
+        keys = [{"keyid": key.keyid, "revoked": key.revoked, "override": key.override} for key in info.keys]
+        return {"id": info.agency_id, "kind": info.kind, "name": info.name, "serves": list(info.serves), "keys": keys}
 
     def issue_token(
         self,
@@ -121,3 +153,9 @@ class Admin:
             return info
 
         return self.services.writes.exclusive(run)
+
+
+def administrator(principal: Principal) -> str:
+    """How an administrative entry names who acted: the admin token's holder (``cli`` at the command
+    line); a token issued before holders were kept is named by its token id, never left blank."""
+    return principal.holder or f"admin token {principal.token_id}"
