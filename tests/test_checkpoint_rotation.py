@@ -22,7 +22,8 @@ def test_the_timer_signs_without_requests(settings, agency_key) -> None:
     services = bootstrap(replace(settings, checkpoint_every=10**6, checkpoint_seconds=0.2))
     try:
         services.runner.catch_up()
-        services.ledger.register_agency("northshire-police", "police", "Police (fictional)", agency_key.public_key())
+        services.ledger.register_agency("northshire-police", "police", "Police (fictional)", agency_key.public_key(),
+            serves=["309", "310"], by="cli")
         with services.engine.connect() as conn:
             assert latest_checkpoint(conn) is None, "nothing signed the new entries yet"
         services.log.start_timer()
@@ -45,7 +46,7 @@ def test_the_timer_step_signs_only_when_due(services, registered, signed) -> Non
     services.runner.catch_up()  # the first entries are signed at once
     assert services.log.sign_if_due() is None, "nothing new: nothing to sign"
     services.ledger.register_agency("southshire-police", "police", "Police (fictional)",
-                                    ensure_checkpoint_key(services.settings.checkpoint_key).public_key())  # fmt: skip
+                                    ensure_checkpoint_key(services.settings.checkpoint_key).public_key(), serves=["309", "310"], by="cli")  # fmt: skip
     assert services.log.sign_if_due() is None, "two new entries, not yet 60 seconds old: not due"
     services.signer.seconds = 0  # now they are
     signed_now = services.log.sign_if_due()
@@ -58,7 +59,8 @@ def _verify(*argv: str) -> int:
 
 def test_a_rotated_key_signs_from_its_entry_on_and_verification_follows(settings, tmp_path, agency_key, signed, capsys):
     services = bootstrap(settings)
-    services.ledger.register_agency("northshire-police", "police", "Police (fictional)", agency_key.public_key())
+    services.ledger.register_agency("northshire-police", "police", "Police (fictional)", agency_key.public_key(),
+        serves=["309", "310"], by="cli")
     services.submit([signed(concern("ref-1"))])
     before = services.checkpoint()
     old_vkey = services.signer.vkey
@@ -116,7 +118,8 @@ def test_a_checkpoint_signed_by_the_old_key_after_the_rotation_fails_verificatio
                  "--checkpoint-key", settings.checkpoint_key]) == 0  # fmt: skip
     rotated = bootstrap(replace(settings, checkpoint_key=str(new_key)))
     try:
-        rotated.ledger.register_agency("x-police", "police", "X (fictional)", old_key.public_key())
+        rotated.ledger.register_agency("x-police", "police", "X (fictional)", old_key.public_key(),
+            serves=["309", "310"], by="cli")
         rotated.runner.catch_up()
         with rotated.engine.begin() as conn:  # an insider signs with the retired key
             size = tree_size(conn)

@@ -223,7 +223,7 @@ def test_the_command_line_rotates_with_a_statement_and_verify_reports_overrides(
     for where in ([out], db):
         assert cli("verify", *where, "--processes", "0") == 0
         report = capsys.readouterr().out.splitlines()
-        assert report[0].startswith("verified 9 entries")
+        assert report[0].startswith("verified 10 entries")  # 9, and the export's own access entry
         assert report[1:] == [f'flagged: key {third_id} of agency {AGENCY}, added at leaf 3 by override '
                               f'(by "cli": "Fictional: keys lost."); signed records at leaves 5, 7-8']  # fmt: skip
     history = [json.loads(line) for line in (out / "keys.jsonl").read_text().splitlines()]

@@ -36,7 +36,8 @@ def prepare(settings: Settings, agency: str, records: int, vkey: str | None = No
     services = bootstrap(settings)
     try:
         key = Ed25519PrivateKey.generate()
-        services.ledger.register_agency(agency, "police", f"Fictional {agency}", key.public_key())
+        services.ledger.register_agency(agency, "police", f"Fictional {agency}", key.public_key(),
+            serves=["309", "310"], by="cli")
         services.runner.catch_up()
         if vkey is not None:
             from api.usecases.admin import COMMAND_LINE
