@@ -32,7 +32,7 @@ from api.cli import main
 from api.settings import Settings
 from domain import envelope as dsse
 from domain import merkle
-from domain.audit import parse_export_line
+from domain.bundle import parse_export_line
 from domain.envelope import PAYLOAD_TYPE, pae
 from projections import checkpoints as cp
 from projections import integrity

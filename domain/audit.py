@@ -3,21 +3,25 @@
 Verification is split in two so that the costly part runs on all cores:
 
 * ``audit_chunk`` checks a run of consecutive entries on their own: the entry format, the leaf hash
-  against the one the ledger recorded, and each record's DSSE signature by the key its entry names.
-  It needs only the public key of every key id (which key history lists) and keeps nothing between
-  chunks, so any process can check any chunk.
+  against the one the ledger recorded, each record's DSSE signature by the key its entry names, and
+  the ledger's own signature on every other entry (domain/entries). It needs only the public key of
+  every key id (which key history lists) and the ledger's, and keeps nothing between chunks, so any
+  process can check any chunk.
 * ``Auditor`` consumes the chunk reports strictly in log order, in constant memory: it rebuilds the
   RFC 9162 tree with a CompactRange, replays the key history (which key belonged to which agency and
   from which entry to which it could sign), and checks each signed checkpoint's signature and root at
   its size. Two checkpoints whose roots both match the one recomputed tree are consistent: the older
-  tree is a prefix of the newer.
+  tree is a prefix of the newer. It also holds entries to the ledger's signature from the first
+  entry the ledger signed on (the point its signatures begin, unforgeable since that entry carries
+  one): entries before it were written before the ledger signed entries; an unsigned entry after
+  it was put there by someone without the key. Given a ``NodeCheck`` it compares every stored
+  Merkle node with the recomputed tree too (domain/stored_tree).
 
 The first problem, at the lowest leaf index, raises IntegrityFailure; nothing after it is trusted.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import heapq
@@ -32,10 +36,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from domain import merkle
 from domain.agencies import AGENCY_NAMESPACE
 from domain.checkpoint import Checkpoint, NoteVerifier, verify_checkpoint
-from domain.entries import ENTRY_VERSION
+from domain.entries import ENTRY_VERSION, LEDGER_SIGNATURE, check_ledger_signature, ledger_signed
 from domain.envelope import PAYLOAD_TYPE, pae
 from domain.errors import IntegrityFailure, LedgerError
 from domain.records import RECORD_NAMESPACE
+from domain.stored_tree import NodeCheck
 
 #: Entry kinds that make up an agency's key history.
 KEY_KINDS = ("agency_registered", "key_added", "key_revoked")
@@ -70,6 +75,10 @@ class ChunkReport:
     key_events: list[KeyEvent] = field(default_factory=list)
     key_uses: list[KeyUse] = field(default_factory=list)
     failure: tuple[int, str] | None = None
+    #: The first entry of the chunk that carries a valid ledger signature, if any.
+    signed_from: int | None = None
+    #: ``(index, kind)`` of each entry of a ledger-signed kind that carries no ledger signature.
+    unsigned: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,16 +89,24 @@ class AuditResult:
     root: bytes
     checkpoints: int
     covered: int
+    #: The first leaf the ledger signed (None: it signed none), and how many entries of a
+    #: ledger-signed kind before it carry no signature (written before the ledger signed entries).
+    signed_from: int | None = None
+    unsigned_before: int = 0
 
 
 def audit_chunk(
-    start: int, entries: Iterable[tuple[bytes, bytes | None]], keys: Mapping[str, bytes]
+    start: int,
+    entries: Iterable[tuple[bytes, bytes | None]],
+    keys: Mapping[str, bytes],
+    ledger_key: bytes | None = None,
 ) -> ChunkReport:
     """Check consecutive entries from leaf ``start``: each item is ``(entry bytes, recorded leaf hash
-    or None)``; ``keys`` maps every key id to its raw public key. Stops at the first problem, which
-    the ``entries`` iterable may raise itself (EntryProblem) for an entry it cannot produce."""
+    or None)``; ``keys`` maps every key id to its raw public key, ``ledger_key`` is the ledger's raw
+    public key (its vkey's; without it, no ledger signature verifies). Stops at the first problem,
+    which the ``entries`` iterable may raise itself (EntryProblem) for an entry it cannot produce."""
     report, hashes = ChunkReport(start), []
-    checker = _EntryChecker(keys, report)
+    checker = _EntryChecker(keys, report, ledger_key)
     index = start
     try:
         for entry, recorded in entries:
@@ -104,10 +121,11 @@ def audit_chunk(
 class _EntryChecker:
     """The per-entry checks of ``audit_chunk``; caches parsed public keys within the chunk."""
 
-    def __init__(self, keys: Mapping[str, bytes], report: ChunkReport) -> None:
+    def __init__(self, keys: Mapping[str, bytes], report: ChunkReport, ledger_key: bytes | None = None) -> None:
         self.keys = keys
         self.report = report
         self.parsed: dict[str, Ed25519PublicKey] = {}
+        self.ledger_key = None if ledger_key is None else Ed25519PublicKey.from_public_bytes(ledger_key)
 
     def check(self, index: int, entry: bytes, recorded: bytes | None) -> bytes:
         digest = merkle.leaf_hash(entry)
@@ -115,11 +133,28 @@ class _EntryChecker:
             raise EntryProblem("the entry does not hash to the leaf hash the ledger recorded for it")
         data = read_entry(entry)
         kind = data["kind"]
-        if kind == "record":
+        if not ledger_signed(kind):
             self.record(index, data)
-        elif kind in KEY_KINDS:
+            return digest
+        self.ledger_signature(index, kind, entry, data)
+        if kind in KEY_KINDS:
             self.key_event(index, kind, data)
         return digest
+
+    def ledger_signature(self, index: int, kind: str, entry: bytes, data: dict) -> None:
+        """An entry no agency signs: its ledger signature must hold; one without is noted, for the
+        auditor to judge by where the ledger's signatures begin."""
+        if LEDGER_SIGNATURE not in data:
+            self.report.unsigned.append((index, kind))
+            return
+        if self.ledger_key is None:
+            raise EntryProblem(f"the {kind} entry carries a ledger signature, but no ledger key was given to check it")
+        try:
+            check_ledger_signature(entry, data, self.ledger_key)
+        except ValueError as problem:
+            raise EntryProblem(f"the {kind} entry's ledger signature fails: {problem}") from None
+        if self.report.signed_from is None:
+            self.report.signed_from = index
 
     def record(self, index: int, data: dict) -> None:
         """A record entry: its place, its envelope and the agency's signature over the payload.
@@ -262,6 +297,7 @@ class Auditor:
         origin: str | None = None,
         key_history: Iterable[KeyEvent] | None = None,
         on_checkpoint: Callable[[Checkpoint], None] | None = None,
+        node_check: NodeCheck | None = None,
     ) -> None:
         self.verifier = verifier
         self.origin = verifier.name if origin is None else origin
@@ -274,6 +310,9 @@ class Auditor:
         self._on_checkpoint = on_checkpoint
         self._agencies: set[str] = set()
         self._keys: dict[str, _KeyState] = {}
+        self._node_check = node_check
+        self.signed_from: int | None = None
+        self.unsigned_before = 0
         self._check_checkpoints()
 
     def add(self, report: ChunkReport) -> None:
@@ -282,9 +321,15 @@ class Auditor:
             raise IntegrityFailure(self.tree.size, f"entries arrived out of order (chunk at {report.start})")
         items: dict[int, KeyEvent | KeyUse] = {e.index: e for e in report.key_events}
         items.update((use[0], use) for use in report.key_uses)
+        unsigned = dict(report.unsigned)
         hashes = report.leaf_hashes
+        bad_node = None if self._node_check is None else self._node_check.first_bad(hashes)
         for offset in range(0, len(hashes), merkle.HASH_SIZE):
             index = self.tree.size
+            if index in unsigned:
+                self._unsigned(index, unsigned[index])
+            elif index == report.signed_from and self.signed_from is None:
+                self.signed_from = index
             item = items.get(index)
             if item is not None:
                 try:
@@ -292,10 +337,22 @@ class Auditor:
                 except EntryProblem as problem:
                     raise IntegrityFailure(index, str(problem)) from None
             self.tree.append(hashes[offset : offset + merkle.HASH_SIZE])
+            if bad_node is not None and bad_node[0] == index:
+                raise IntegrityFailure(*bad_node)
             if self._next is not None and self._next[0] <= self.tree.size:
                 self._check_checkpoints()
         if report.failure is not None:
             raise IntegrityFailure(*report.failure)
+
+    def _unsigned(self, index: int, kind: str) -> None:
+        """An entry of a ledger-signed kind without a signature: allowed only before the first."""
+        if self.signed_from is not None:
+            raise IntegrityFailure(
+                index,
+                f"the {kind} entry carries no ledger signature, though the ledger has signed its entries since "
+                f"leaf {self.signed_from}: it was not written by the ledger",
+            )
+        self.unsigned_before += 1
 
     def finish(self) -> AuditResult:
         """Once every entry is in: refuse checkpoints or listed key events beyond the log's end."""
@@ -308,7 +365,9 @@ class Auditor:
             extra = next(self._history, None)
             if extra is not None:
                 raise IntegrityFailure(extra.index, f"the key history lists a {extra.kind} that the log lacks")
-        return AuditResult(size, self.tree.root(), self.checkpoints, self.covered)
+        return AuditResult(
+            size, self.tree.root(), self.checkpoints, self.covered, self.signed_from, self.unsigned_before
+        )
 
     def _replay(self, item: KeyEvent | KeyUse) -> None:
         """Apply one key event, or check one record's key was its agency's and unrevoked right here."""
@@ -366,75 +425,7 @@ class Auditor:
             self._next = next(self._pending, None)
 
 
-def key_event_of(index: int, entry: dict) -> KeyEvent:
-    """The key history step that a decoded agency or key entry (kind in KEY_KINDS) records."""
-    public_key = entry.get("public_key")
-    return KeyEvent(
-        index,
-        entry["kind"],
-        entry["agency"],
-        entry.get("keyid"),
-        None if public_key is None else base64.b64decode(public_key),
-    )
-
-
 def merge_checkpoints(*sources: Iterable[tuple[int, str]]) -> Iterator[tuple[int, str]]:
     """Merge sorted ``(size, note)`` streams (the log's own, and checkpoints a verifier held) by size."""
     return heapq.merge(*sources, key=lambda item: item[0])
 
-
-def export_line(index: int, entry: bytes | None, leaf_hash: bytes | None, unreadable: str | None = None) -> str:
-    """One line of an export's entries.jsonl: ``{"index", "entry", "leaf_hash"}``, hashes in base64.
-
-    ``entry`` is None, with ``unreadable`` saying why, when the exporter could not read the stored
-    event: the verifier then fails at this index.
-    """
-    line: dict[str, object] = {
-        "index": index,
-        "entry": None if entry is None else base64.b64encode(entry).decode("ascii"),
-        "leaf_hash": None if leaf_hash is None else base64.b64encode(leaf_hash).decode("ascii"),
-    }
-    if unreadable is not None:
-        line["unreadable"] = unreadable
-    return json.dumps(line, separators=(",", ":"))
-
-
-def parse_export_line(line: bytes | str, index: int) -> tuple[bytes, bytes | None]:
-    """Read an entries.jsonl line that must be leaf ``index``; EntryProblem when it is not."""
-    try:
-        data = json.loads(line.decode("utf-8") if isinstance(line, bytes) else line)
-    except (ValueError, RecursionError):
-        raise EntryProblem("the export line is not JSON") from None
-    if not isinstance(data, dict) or data.get("index") != index:
-        raise EntryProblem("the export line does not carry this index (indexes must be dense from 0)")
-    if data.get("entry") is None:
-        raise EntryProblem(f"the exporter could not read this entry: {data.get('unreadable', 'no reason given')}")
-    entry = _b64(_text(data, "entry"), "export line's entry")
-    recorded = data.get("leaf_hash")
-    return entry, None if recorded is None else _b64(_text(data, "leaf_hash"), "export line's leaf_hash")
-
-
-def key_event_line(event: KeyEvent) -> str:
-    """One line of an export's keys.jsonl, the agency key history."""
-    line: dict[str, object] = {"index": event.index, "kind": event.kind, "agency": event.agency}
-    if event.keyid is not None:
-        line["keyid"] = event.keyid
-    if event.public_key is not None:
-        line["public_key"] = base64.b64encode(event.public_key).decode("ascii")
-    return json.dumps(line, separators=(",", ":"))
-
-
-def parse_key_event_line(line: bytes | str) -> KeyEvent:
-    """Read a keys.jsonl line back; EntryProblem when it is malformed."""
-    try:
-        data = json.loads(line)
-        public_key = data.get("public_key")
-        return KeyEvent(
-            int(data["index"]),
-            str(data["kind"]),
-            str(data["agency"]),
-            data.get("keyid"),
-            None if public_key is None else base64.b64decode(public_key, validate=True),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, binascii.Error):
-        raise EntryProblem("a key history line is malformed") from None

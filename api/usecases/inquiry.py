@@ -52,7 +52,7 @@ class Inquiry:
                 raise NotFound(f"the log has {size} entries")
             if stop < start:
                 raise MalformedRequest("end is before start")
-            found = entries(conn, self.services.ledger, start, stop)
+            found = entries(conn, start, stop)
         return [(start + offset, entry) for offset, entry in enumerate(found)]
 
     def access_history(self, principal: Principal, selector: ChildSelector, limit: int, offset: int) -> dict:
