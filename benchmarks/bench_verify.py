@@ -143,7 +143,7 @@ def build_tree(engine: Engine, size: int) -> bytes:
         for start in range(0, size, 20000):
             conn.execute(insert(integrity.leaves), [
                 {"leaf_index": i, "notification_id": i + 1, "originator_id": str(uuid.UUID(int=i)),
-                 "leaf_hash": level[i], "recorded_at": now}
+                 "leaf_hash": level[i], "recorded_at": now, "entry": b"fictional entry %d" % i}
                 for i in range(start, min(start + 20000, size))
             ])  # fmt: skip
         height = 0
