@@ -20,6 +20,7 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
+    Engine,
     Index,
     Integer,
     LargeBinary,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Table,
     func,
     insert,
+    inspect,
     and_,
     or_,
     select,
@@ -83,6 +85,15 @@ class RecordedLeaf:
     notification_id: int
     leaf_hash: bytes
     entry: bytes
+
+
+def predates_stored_entries(engine: Engine) -> bool:
+    """Whether the leaves table was made by a version that did not keep each leaf's entry bytes
+    (it then needs rebuilding once, with its tables recreated)."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(leaves.name):
+            return False
+        return "entry" not in {column["name"] for column in inspect(conn).get_columns(leaves.name)}
 
 
 def tree_size(conn: Connection) -> int:
