@@ -28,8 +28,8 @@ def key_event_of(index: int, entry: dict) -> KeyEvent:
 def export_line(index: int, entry: bytes | None, leaf_hash: bytes | None, unreadable: str | None = None) -> str:
     """One line of an export's entries.jsonl: ``{"index", "entry", "leaf_hash"}``, hashes in base64.
 
-    ``entry`` is None, with ``unreadable`` saying why, when the exporter could not read the stored
-    event: the verifier then fails at this index.
+    ``entry`` is None, with ``unreadable`` saying why, where an exporter could not read an entry (the
+    exporters of earlier versions derived entries from events): the verifier then fails at this index.
     """
     line: dict[str, object] = {
         "index": index,

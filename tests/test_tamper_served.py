@@ -19,7 +19,7 @@ from api.bootstrap import Services, bootstrap
 from api.cli import main
 from domain.access import Access, log_access
 from domain.checkpoint import LogInconsistent, verify_checkpoint
-from domain.errors import ProofError
+from domain.errors import ProofError, ReadModelStalled
 from domain.ledger import EntrySigningMapper
 from domain.merkle import verify_inclusion
 from projections.checkpoints import inclusion_proof, latest_checkpoint
@@ -74,6 +74,11 @@ def test_a_corrupted_tail_of_the_stored_tree_gets_no_checkpoint(services, agency
     with pytest.raises(LogInconsistent, match="leaf 43: the stored Merkle node at level 1, index 21") as refused:
         services.checkpoint()
     assert problems.from_ledger_error(refused.value)["status"] == 503
+    services.signer.every = 1  # the next batch is due for a checkpoint as it is integrated
+    services.ledger.register_agency("eastshire-police", "police", "Eastshire Police (fictional)",
+                                    Ed25519PrivateKey.generate().public_key())  # fmt: skip
+    with pytest.raises(ReadModelStalled, match="read model integrity .*LogInconsistent"):
+        services.runner.catch_up()  # so no receipt is issued on a tree the ledger would not sign
     status, out = verify(capsys, services)
     assert (status, out.split(":")[0]) == (1, "leaf 43"), out
 
