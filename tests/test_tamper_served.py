@@ -126,6 +126,32 @@ def test_deleted_access_rows_are_named(services, agency_key, store, capsys) -> N
     assert out.startswith(f"read model access, table access_reads, row notification_id={first}: is missing"), out
 
 
+def test_an_added_access_row_is_named(services, agency_key, store, capsys) -> None:
+    case = with_reads(services, agency_key, reads=1)
+    with services.engine.connect() as conn:
+        last = store.notification(conn, case.size - 1)
+    copied = store.execute(
+        "INSERT INTO access_reads (notification_id, access_id, at, token_id, role, agency, local_authority, child, "
+        "read, query, as_of, break_glass, reason) SELECT notification_id + 1000, access_id, at, 'someone-else', role, "
+        "agency, local_authority, child, read, query, as_of, break_glass, reason FROM access_reads "
+        "WHERE notification_id = :n", n=last)  # fmt: skip
+    assert copied == 1
+    status, out = verify(capsys, services)
+    assert (status, out) == (
+        1, f"read model access, table access_reads, row notification_id={last + 1000}: is not in a rebuild from the log "
+        "(added or altered)\n",
+    )  # fmt: skip
+
+
+def test_a_row_with_a_text_key_is_named_without_its_key(services, agency_key, store, capsys) -> None:
+    """An identity key holds a child's identifier: verify names the row by its place, never by it."""
+    build_case(services, agency_key, records=12)
+    assert store.execute("DELETE FROM identity_keys WHERE key LIKE '%9434765919%'") == 1
+    status, out = verify(capsys, services)
+    assert status == 1 and out.startswith("read model identity, table identity_keys, row 1 in key order: is missing")
+    assert "9434765919" not in out
+
+
 @pytest.fixture
 def held(services, agency_key, tmp_path) -> Iterator[tuple[Case, str]]:
     """A case and a copy of its latest checkpoint kept outside the ledger, as an inquiry would."""
