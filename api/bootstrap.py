@@ -32,13 +32,13 @@ from domain.entries import format_time
 from domain.errors import LedgerError
 from domain.ledger import Accepted, Ledger
 from projections.access import AccessProjection
-from projections.checkpoints import CheckpointSigner, StoredCheckpoint, ensure_checkpoint
+from projections.checkpoints import CheckpointSigner, StoredCheckpoint, ensure_checkpoint, require_consistent_log
 from projections.checkpoints import create_table as create_checkpoint_table
 from projections.chronology import ChronologyProjection
 from projections.db import make_engine, readers
 from projections.eventstore import open_ledger
 from projections.identity import IdentityProjection
-from projections.integrity import IntegrityProjection, leaves_for
+from projections.integrity import IntegrityProjection, leaves_for, predates_stored_entries
 from projections.matching import MatchingProjection
 from projections.risk import RiskProjection
 from projections.runner import ProjectionRunner
@@ -125,7 +125,12 @@ def bootstrap(settings: Settings, create: bool = True) -> Services:
     """Open the ledger at ``settings.database_url`` with every read model, creating tables if absent.
 
     ``create=False`` (read-only commands) creates nothing: the ledger must exist (NoLedger otherwise),
-    no table is created, and without a checkpoint key there is no signer."""
+    no table is created, and without a checkpoint key there is no signer.
+
+    The checkpoint key also signs every entry no agency signs (domain/entries); without it the
+    ledger appends none. A process that may write (``create``) refuses to start on a log shorter
+    than, or not extending, its own latest signed checkpoint (LogInconsistent), or whose checkpoints
+    another key signed."""
     if not create:
         require_ledger(settings.database_url)
     engine = make_engine(settings.database_url)  # first: it creates a named PostgreSQL schema
@@ -134,9 +139,21 @@ def bootstrap(settings: Settings, create: bool = True) -> Services:
     signer = None if key is None else CheckpointSigner(
         settings.origin, key, settings.checkpoint_every, settings.checkpoint_seconds
     )
+    if key is not None:
+        ledger.sign_entries_with(key)
     runner = ProjectionRunner(ledger, engine, read_models(signer))
+    services = Services(settings, ledger, engine, runner, signer=signer)
     if create:
-        runner.create_tables()
-        create_checkpoint_table(engine)
-        create_token_table(engine)
-    return Services(settings, ledger, engine, runner, signer=signer)
+        try:
+            upgrade = predates_stored_entries(engine)
+            runner.create_tables()
+            create_checkpoint_table(engine)
+            create_token_table(engine)
+            if upgrade:  # once, on the first start of this version: the leaves keep their entry bytes now
+                runner.rebuild("integrity", recreate=True)
+            with services.reader.connect() as conn:
+                require_consistent_log(conn, signer.verifier)
+        except BaseException:
+            services.close()
+            raise
+    return services

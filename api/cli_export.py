@@ -2,7 +2,8 @@
 files anyone can verify offline with ``ledger verify DIR`` (api/cli_log.py). The bundle layout is
 docs/log-format.md.
 
-The log is streamed in chunks, so memory stays constant however long it is. Export is read-only
+The entries are written as the integrity projection stored them when it hashed them (never derived
+again from the events), streamed in chunks, so memory stays constant however long the log is. Export is read-only
 as far as files go: it opens the ledger without creating one (a missing ledger or checkpoint key
 is one line and exit status 3) and makes its directory only once the ledger is open. It does
 catch the read models up and sign a checkpoint covering the whole tree, as a server would. An
@@ -25,10 +26,12 @@ from api.cli import open_ledger
 from api.opening import NoLedger
 from api.usecases.admin import COMMAND_LINE
 from api.usecases.children import record_lookup
-from domain.audit import KEY_KINDS, export_line, key_event_line, key_event_of
+from domain.audit import KEY_KINDS, EntryProblem, read_entry
+from domain.bundle import export_line, key_event_line, key_event_of
 from domain.entries import decode_entry, entry_bytes
 from domain.errors import AlreadyExists
-from projections.checkpoints import StoredCheckpoint, checkpoints_after, stored_log
+from projections.checkpoints import StoredCheckpoint, checkpoints_after
+from projections.integrity import RecordedLeaf, recorded_leaves
 
 CHUNK = 1000
 BUNDLE_FORMAT = "safeguarding-ledger-export"
@@ -56,27 +59,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _write_bundle(out: Path, services: Services, size: int) -> tuple[int, int]:
     """Write the first ``size`` entries (all that the latest checkpoint covers: entries appended
-    meanwhile wait for the next export) with the key history in one pass, then the checkpoints up
-    to that size, the vkey, and the manifest last: a bundle without one is incomplete.
-    Returns how many entries and checkpoints were written."""
+    meanwhile wait for the next export), as the integrity projection stored them when it hashed
+    them, with the key history in one pass; then the checkpoints up to that size, the vkey, and the
+    manifest last: a bundle without one is incomplete. Returns how many entries and checkpoints
+    were written."""
     written = 0
     entries, keys = open(out / "entries.jsonl", "w", encoding="utf-8"), open(out / "keys.jsonl", "w", encoding="utf-8")
     with entries, keys:
-        for chunk in stored_log(services.ledger, services.engine, CHUNK):
-            for item in chunk:
-                if item.notification is None or item.index >= size:
-                    break  # a log shorter than its recorded tree is the verifier's to report
-                recorded = None if item.recorded is None else item.recorded.leaf_hash
-                try:
-                    event = services.ledger.mapper.to_domain_event(item.notification)
-                    entry = entry_bytes(event)
-                except Exception:  # an altered stored event can fail in any part of decoding
-                    entries.write(export_line(item.index, None, recorded, "the stored event cannot be decoded") + "\n")
-                else:
-                    entries.write(export_line(item.index, entry, recorded) + "\n")
-                    if event.ENTRY_KIND in KEY_KINDS:
-                        keys.write(key_event_line(key_event_of(item.index, decode_entry(entry))) + "\n")
-                written = item.index + 1
+        for leaf in _stored_leaves(services, size):
+            entries.write(export_line(leaf.leaf_index, leaf.entry, leaf.leaf_hash) + "\n")
+            key_event = _key_event(leaf.leaf_index, leaf.entry)
+            if key_event is not None:
+                keys.write(key_event_line(key_event) + "\n")
+            written += 1
     count, latest_note = 0, ""
     with open(out / "checkpoints.jsonl", "w", encoding="utf-8") as notes:
         for checkpoint in stored_checkpoints(services.engine, size):
@@ -94,6 +89,34 @@ def _write_bundle(out: Path, services: Services, size: int) -> tuple[int, int]:
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return written, count
+
+
+def _stored_leaves(services: Services, size: int) -> Iterator[RecordedLeaf]:
+    """The stored leaves ``[0, size)`` in order, a chunk at a time; stops before the first missing
+    one (a tree with a hole is the verifier's to report, at that index)."""
+    index = 0
+    while index < size:
+        with services.reader.connect() as conn:
+            chunk = recorded_leaves(conn, index, min(index + CHUNK, size))
+        if not chunk:
+            return
+        for leaf in chunk:
+            if leaf.leaf_index != index:
+                return
+            yield leaf
+            index += 1
+
+
+def _key_event(index: int, entry: bytes):
+    """The key history step an agency or key entry records, or None for any other entry (parsed
+    only when its bytes could be one)."""
+    if not any(b'"%s"' % kind.encode() in entry for kind in KEY_KINDS):
+        return None
+    try:
+        data = read_entry(entry)
+        return key_event_of(index, data) if data["kind"] in KEY_KINDS else None
+    except (EntryProblem, KeyError, TypeError, ValueError):
+        return None  # a malformed key entry: the verifier fails at its index
 
 
 def stored_checkpoints(engine: Engine, up_to: int) -> Iterator[StoredCheckpoint]:

@@ -4,8 +4,13 @@ the live database, checked in full.
 The log is streamed in chunks and memory stays constant however long it is. Verification checks each
 chunk's entries and signatures in worker processes (domain/audit ``audit_chunk``), a few chunks in
 flight at once, and feeds the reports in log order to one ``Auditor`` that rebuilds the tree, the key
-history and every checkpoint. It prints ``leaf N: why`` for the first failing leaf and exits 1, or
-exits 0 once everything holds. The bundle layout is docs/log-format.md.
+history, the ledger's signatures and every checkpoint. It prints ``leaf N: why`` for the first
+failing leaf and exits 1, or exits 0 once everything holds. The bundle layout is docs/log-format.md.
+
+Against the database (SPEC 6.5) it checks what the ledger serves: the entry bytes the integrity read
+model stored, each against the event stored in its place; every stored Merkle node and checkpoint
+against the tree recomputed from the entries; then every other read model against a rebuild from
+the log in scratch tables (projections/rebuild_check), naming the first differing row.
 
 A log that holds may still hold keys an administrator added without the agency's statement (SPEC
 6.4): each is reported on its own ``flagged:`` line, naming the key, its agency, the leaf that added
@@ -13,7 +18,8 @@ it, who and why, and the leaves of every record it signed. They do not change th
 log is what it says it is, and whether those records are the agency's is for a person to judge.
 
 Verification is read-only: it creates no database file, table or checkpoint key (a missing ledger
-is one line and exit status 3). The parser is api/cli.py's.
+is one line and exit status 3); the scratch tables live in one transaction it rolls back. The
+parser is api/cli.py's.
 """
 
 from __future__ import annotations
@@ -33,23 +39,15 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
+from api.bootstrap import read_models
 from api.cli import settings_from
 from api.cli_export import BUNDLE_FORMAT, CHUNK, stored_checkpoints
 from api.keyfiles import read_private_key
 from api.opening import NoLedger, require_ledger
 from api.settings import Settings
 from domain.agencies import Agency
-from domain.audit import (
-    AuditResult,
-    Auditor,
-    ChunkReport,
-    EntryProblem,
-    FlaggedKey,
-    audit_chunk,
-    merge_checkpoints,
-    parse_export_line,
-    parse_key_event_line,
-)
+from domain.audit import AuditResult, Auditor, ChunkReport, EntryProblem, FlaggedKey, audit_chunk, merge_checkpoints
+from domain.bundle import parse_export_line, parse_key_event_line
 from domain.checkpoint import Checkpoint, NoteVerifier, parse_checkpoint, parse_vkey, vkey
 from domain.checkpoint_keys import follow as follow_key_history
 from domain.checkpoint_keys import rotations_in_export
@@ -57,12 +55,13 @@ from domain.cosignature import witness_quorum
 from domain.entries import entry_bytes
 from domain.errors import IntegrityFailure, NotFound, ProofError
 from domain.ledger import Ledger
-from domain.merkle import verify_consistency
-from projections.checkpoints import StoredLeafEvent, consistency_proof, latest_checkpoint, stored_log, stored_rotations
+from domain.stored_tree import NodeCheck
+from projections.checkpoints import StoredLeafEvent, latest_checkpoint, stored_log, stored_rotations
 from projections.witnesses import cosigned_notes
 from projections.db import make_engine
 from projections.eventstore import open_ledger
-from projections.integrity import root_hash, tree_size
+from projections.integrity import stored_subtrees, tree_size
+from projections.rebuild_check import Difference, first_difference
 
 EXIT_FAILED = 1
 
@@ -79,10 +78,12 @@ class _Source:
     tasks: Iterator[Task]
     worker: Callable[[int, Any], ChunkReport]
     keys: dict[str, bytes]
+    ledger_key: tuple[bytes, ...]  # every key the checkpoint-key history holds (entries' ledger signatures)
     auditor: Auditor
     total: int
     notes: list[str] = field(default_factory=list)
     expected_size: int | None = None
+    read_models: Callable[[], Difference | None] | None = None
     close: Callable[[], None] = lambda: None
     witnessed: list[tuple[int, str]] = field(default_factory=list)  # notes that may carry cosignatures
 
@@ -96,24 +97,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 min(result.size, source.expected_size),
                 f"the manifest lists {source.expected_size} entries but the bundle holds {result.size}",
             )
+        difference = None if source.read_models is None else source.read_models()
     except IntegrityFailure as failure:
         print(f"leaf {failure.leaf_index}: {failure.reason}")
         return EXIT_FAILED
     finally:
         source.close()
+    if difference is not None:
+        print(difference)
+        return EXIT_FAILED
     if args.witness:
         try:
             print(witness_quorum(args.witness, args.witnesses, source.witnessed))
         except ProofError as error:
             print(f"witnesses: {error}")
             return EXIT_FAILED
-    for note in source.notes:
+    for note in [*source.notes, *_signature_notes(result)]:
         print(f"note: {note}", file=sys.stderr)
     if result.covered < result.size:
         print(f"note: leaves {result.covered} to {result.size - 1} are not yet in a signed checkpoint", file=sys.stderr)
     print(
-        f"verified {result.size} entries and {result.checkpoints} checkpoints; "
-        f"root {base64.b64encode(result.root).decode('ascii')}"
+        f"verified {result.size} entries and {result.checkpoints} checkpoints"
+        + ("; every read model equals its rebuild from the log" if source.read_models else "")
+        + f"; root {base64.b64encode(result.root).decode('ascii')}"
     )
     for flagged in result.flagged_keys:
         print(flagged_line(flagged))
@@ -142,16 +148,31 @@ def leaf_ranges(indexes: list[int]) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
+def _signature_notes(result: AuditResult) -> list[str]:
+    """What verification allowed for entries written before the ledger signed its entries."""
+    if not result.unsigned_before:
+        return []
+    if result.signed_from is None:
+        return [
+            f"none of the {result.unsigned_before} entries no agency signs carries a ledger signature: they were "
+            "written before the ledger signed its entries, so they cannot be told from rows inserted without its key"
+        ]
+    return [
+        f"{result.unsigned_before} entries before leaf {result.signed_from}, where the ledger's signatures begin, "
+        "carry none: they were written before the ledger signed its entries"
+    ]
+
+
 def _run(source: _Source, processes: int, progress: _Progress) -> AuditResult:
     """Check chunks in worker processes, at most a few in flight, feeding reports in log order."""
     if processes <= 0:
-        _init_worker(source.keys)
+        _init_worker(source.keys, source.ledger_key)
         for task in source.tasks:
             source.auditor.add(source.worker(*task))
             progress.advance(source.auditor.tree.size)
         progress.done()
         return source.auditor.finish()
-    pool = ProcessPoolExecutor(processes, initializer=_init_worker, initargs=(source.keys,))
+    pool = ProcessPoolExecutor(processes, initializer=_init_worker, initargs=(source.keys, source.ledger_key))
     pending: deque[Future[ChunkReport]] = deque()
     try:
         for task in source.tasks:
@@ -189,8 +210,9 @@ def _bundle(directory: Path, args: argparse.Namespace) -> _Source:
     auditor = Auditor(history.keys[0], checkpoints, manifest.get("origin"), key_history=_key_history(directory),
                       verifier_for=history.verifier_for)  # fmt: skip
     return _Source(
-        _parsed_chunks(entries), _check_parsed, keys, auditor, int(manifest.get("size", 0)), notes,
-        expected_size=int(manifest.get("size", 0)), close=entries.close, witnessed=witnessed,
+        _parsed_chunks(entries), _check_parsed, keys, ledger_keys(history), auditor,
+        int(manifest.get("size", 0)), notes, expected_size=int(manifest.get("size", 0)), close=entries.close,
+        witnessed=witnessed,
     )  # fmt: skip
 
 
@@ -215,33 +237,43 @@ def _database(settings: Settings, args: argparse.Namespace) -> _Source:
         total = tree_size(conn)
         cosigned = [(s, note) for s, note in cosigned_notes(conn) if latest and s <= latest.size and args.witness]
     history = follow_key_history(verifier, stored_rotations(ledger, engine))
-    previous: list[Checkpoint] = []
+    roots: dict[int, bytes] = {}  # the checkpoint table's root column, until its note is checked
 
-    def check_stored_tree(checkpoint: Checkpoint) -> None:
-        """Proofs are served from the stored subtrees: they must give each signed root and join them."""
+    def stored() -> Iterator[tuple[int, str]]:
+        for checkpoint in stored_checkpoints(engine, -1 if latest is None else latest.size):
+            roots[checkpoint.size] = checkpoint.root
+            yield checkpoint.size, checkpoint.note
+
+    def check_stored_root(checkpoint: Checkpoint) -> None:
+        if roots.pop(checkpoint.size, checkpoint.root) != checkpoint.root:
+            raise EntryProblem("the checkpoint table holds another root beside it than the one its note signs")
+
+    def read_nodes(coordinates) -> dict[tuple[int, int], bytes]:
         with engine.connect() as conn:
-            try:
-                if root_hash(conn, checkpoint.size) != checkpoint.root:
-                    raise EntryProblem("the stored subtree hashes give another root than the one signed")
-                if previous and 0 < previous[0].size < checkpoint.size:
-                    proof = consistency_proof(conn, previous[0].size, checkpoint.size).proof
-                    verify_consistency(previous[0].size, checkpoint.size, proof, previous[0].root, checkpoint.root)
-            except (LookupError, ProofError, NotFound) as error:
-                raise EntryProblem(f"the stored subtrees do not prove consistency with the last checkpoint: {error}")
-        previous[:] = [checkpoint]
+            return stored_subtrees(conn, coordinates)
 
-    stored = ((c.size, c.note) for c in stored_checkpoints(engine, -1 if latest is None else latest.size))
     auditor = Auditor(
-        history.keys[0], merge_checkpoints(stored, held, cosigned), settings.origin, on_checkpoint=check_stored_tree,
-        verifier_for=history.verifier_for,
-    )
+        history.keys[0], merge_checkpoints(stored(), held, cosigned), settings.origin, on_checkpoint=check_stored_root,
+        verifier_for=history.verifier_for, node_check=NodeCheck(read_nodes, total),
+    )  # fmt: skip
     tasks = ((chunk[0].index, [_plain(item) for item in chunk]) for chunk in stored_log(ledger, engine, CHUNK))
+    # The integrity read model is checked above, entry by entry and node by node.
+    derived = [projection for projection in read_models() if projection.name != "integrity"]
 
     def close() -> None:
         ledger.close()
         engine.dispose()
 
-    return _Source(tasks, _check_stored, _stored_keys(ledger), auditor, total, close=close, witnessed=[*held, *cosigned])
+    return _Source(
+        tasks, _check_stored, _stored_keys(ledger), ledger_keys(history), auditor, total,
+        read_models=lambda: first_difference(engine, ledger, derived), close=close, witnessed=[*held, *cosigned],
+    )  # fmt: skip
+
+
+def ledger_keys(history) -> tuple[bytes, ...]:
+    """The raw public keys that may have signed the ledger's own entries: every checkpoint key in
+    the key history (a rotation hands entry signing to the new key as it does checkpoints)."""
+    return tuple(key.public_key.public_bytes_raw() for key in history.keys)
 
 
 def _stored_keys(ledger: Ledger) -> dict[str, bytes]:
@@ -323,41 +355,46 @@ def _read(path: Path) -> str:
 # Worker processes --------------------------------------------------------------------------------
 
 _KEYS: dict[str, bytes] = {}
+_LEDGER_KEY: list[bytes] = []
 _MAPPER: list = []
 
 
-def _init_worker(keys: dict[str, bytes]) -> None:
-    """Give a worker process the agency keys; a mapper to decode stored events is made on demand."""
+def _init_worker(keys: dict[str, bytes], ledger_key: tuple[bytes, ...]) -> None:
+    """Give a worker process the agency keys and the ledger's public keys; a mapper to decode stored
+    events is made on demand."""
     _KEYS.clear()
     _KEYS.update(keys)
+    _LEDGER_KEY[:] = [ledger_key]
 
 
 def _check_parsed(start: int, work: tuple[list[tuple[bytes, bytes | None]], tuple[int, str] | None]) -> ChunkReport:
     """Check parsed export lines from leaf ``start``, then report the line that did not parse, if any."""
     items, failure = work
-    report = audit_chunk(start, items, _KEYS)
+    report = audit_chunk(start, items, _KEYS, _LEDGER_KEY[0])
     if report.failure is None:
         report.failure = failure
     return report
 
 
 def _plain(item: StoredLeafEvent) -> tuple:
-    """A stored leaf as plain values, cheap to pickle: ``(event fields or None, recorded id, hash)``."""
+    """A stored leaf as plain values, cheap to pickle: ``(event fields or None, recorded id, hash,
+    stored entry bytes)``."""
     n, recorded = item.notification, item.recorded
     event = None if n is None else (n.id, n.originator_id, n.originator_version, n.topic, n.state)
     if recorded is None:
-        return event, None, None
-    return event, recorded.notification_id, recorded.leaf_hash
+        return event, None, None, None
+    return event, recorded.notification_id, recorded.leaf_hash, recorded.entry
 
 
 def _check_stored(start: int, items: list[tuple]) -> ChunkReport:
-    """Check stored events from leaf ``start``, each paired with the leaf recorded for its place."""
+    """Check the stored entries from leaf ``start`` (as the integrity read model stored and hashed
+    them), each with the event stored in its place, which must still give those very bytes."""
     if not _MAPPER:  # an in-memory ledger, only for its mapper (the same transcodings as the real one)
         _MAPPER.append(Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper)
     mapper = _MAPPER[0]
 
     def entries() -> Iterator[tuple[bytes, bytes | None]]:
-        for event, recorded_id, recorded_hash in items:
+        for event, recorded_id, recorded_hash, stored_entry in items:
             if event is None:
                 raise EntryProblem("the ledger recorded this leaf but its event is no longer stored")
             notification_id, originator_id, version, topic, state = event
@@ -370,9 +407,14 @@ def _check_stored(start: int, items: list[tuple]) -> ChunkReport:
                 entry = entry_bytes(mapper.to_domain_event(StoredEvent(originator_id, version, topic, state)))
             except Exception:  # an altered stored event can fail in any part of decoding
                 raise EntryProblem("the stored event cannot be decoded (its stored state was altered)") from None
-            yield entry, recorded_hash
+            if stored_entry is not None and entry != stored_entry:
+                raise EntryProblem(
+                    "the event stored in this leaf's place no longer gives the entry bytes the ledger stored and "
+                    "hashed for it (the event or the stored entry was altered)"
+                )
+            yield entry, recorded_hash  # not yet integrated when None: checked as the event gives it
 
-    return audit_chunk(start, entries(), _KEYS)
+    return audit_chunk(start, entries(), _KEYS, _LEDGER_KEY[0])
 
 
 class _Progress:

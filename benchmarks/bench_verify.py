@@ -32,7 +32,7 @@ from api.cli import main
 from api.settings import Settings
 from domain import envelope as dsse
 from domain import merkle
-from domain.audit import parse_export_line
+from domain.bundle import parse_export_line
 from domain.envelope import PAYLOAD_TYPE, pae
 from projections import checkpoints as cp
 from projections import integrity
@@ -144,7 +144,7 @@ def build_tree(engine: Engine, size: int) -> bytes:
         for start in range(0, size, 20000):
             conn.execute(insert(integrity.leaves), [
                 {"leaf_index": i, "notification_id": i + 1, "originator_id": str(uuid.UUID(int=i)),
-                 "leaf_hash": level[i], "recorded_at": now}
+                 "leaf_hash": level[i], "recorded_at": now, "entry": b"fictional entry %d" % i}
                 for i in range(start, min(start + 20000, size))
             ])  # fmt: skip
         height = 0

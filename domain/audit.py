@@ -3,15 +3,21 @@
 Verification is split in two so that the costly part runs on all cores:
 
 * ``audit_chunk`` checks a run of consecutive entries on their own: the entry format, the leaf hash
-  against the one the ledger recorded, and each record's DSSE signature by the key its entry names.
-  It needs only the public key of every key id (which key history lists) and keeps nothing between
-  chunks, so any process can check any chunk.
+  against the one the ledger recorded, each record's DSSE signature by the key its entry names, and
+  the ledger's own signature on every other entry (domain/entries). It needs only the public key of
+  every key id (which key history lists) and the ledger's, and keeps nothing between chunks, so any
+  process can check any chunk.
 * ``Auditor`` consumes the chunk reports strictly in log order, in constant memory: it rebuilds the
   RFC 9162 tree with a CompactRange, replays the agencies' history (domain/agency_history.py: which
   key belonged to which agency and from which entry to which it could sign, which councils each
   agency served, which keys were added without the agency's statement), and checks each signed
   checkpoint's signature and root at its size. Two checkpoints whose roots both match the one
-  recomputed tree are consistent: the older tree is a prefix of the newer.
+  recomputed tree are consistent: the older tree is a prefix of the newer. It also holds
+  entries to the ledger's signature from the first entry the ledger signed on (the point its
+  signatures begin, unforgeable since that entry carries one): entries before it were written before
+  the ledger signed entries; an unsigned entry after it was put there by someone without the key.
+  Given a ``NodeCheck`` it compares every stored Merkle node with the recomputed tree too
+  (domain/stored_tree).
 
 The first problem, at the lowest leaf index, raises IntegrityFailure; nothing after it is trusted.
 A log that verifies may still hold keys added without their agency's statement: the result lists
@@ -20,7 +26,6 @@ them (``flagged_keys``) with the records each signed, for a person to judge (SPE
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import heapq
 import json
@@ -49,10 +54,11 @@ from domain.agency_history import (  # noqa: F401 - some re-exported: callers kn
     text_field as _text,
 )
 from domain.checkpoint import Checkpoint, NoteVerifier, verify_checkpoint
-from domain.entries import ENTRY_VERSION
+from domain.entries import ENTRY_VERSION, LEDGER_SIGNATURE, check_ledger_signature, ledger_signed
 from domain.envelope import PAYLOAD_TYPE, pae
 from domain.errors import IntegrityFailure, LedgerError
 from domain.records import RECORD_NAMESPACE
+from domain.stored_tree import NodeCheck
 
 @dataclass(slots=True)
 class ChunkReport:
@@ -63,6 +69,10 @@ class ChunkReport:
     key_events: list[KeyEvent] = field(default_factory=list)
     key_uses: list[KeyUse] = field(default_factory=list)
     failure: tuple[int, str] | None = None
+    #: The first entry of the chunk that carries a valid ledger signature, if any.
+    signed_from: int | None = None
+    #: ``(index, kind)`` of each entry of a ledger-signed kind that carries no ledger signature.
+    unsigned: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +84,24 @@ class AuditResult:
     checkpoints: int
     covered: int
     flagged_keys: tuple[FlaggedKey, ...] = ()
+    #: The first leaf the ledger signed (None: it signed none), and how many entries of a
+    #: ledger-signed kind before it carry no signature (written before the ledger signed entries).
+    signed_from: int | None = None
+    unsigned_before: int = 0
 
 
 def audit_chunk(
-    start: int, entries: Iterable[tuple[bytes, bytes | None]], keys: Mapping[str, bytes]
+    start: int,
+    entries: Iterable[tuple[bytes, bytes | None]],
+    keys: Mapping[str, bytes],
+    ledger_key: bytes | tuple[bytes, ...] | None = None,
 ) -> ChunkReport:
     """Check consecutive entries from leaf ``start``: each item is ``(entry bytes, recorded leaf hash
-    or None)``; ``keys`` maps every key id to its raw public key. Stops at the first problem, which
-    the ``entries`` iterable may raise itself (EntryProblem) for an entry it cannot produce."""
+    or None)``; ``keys`` maps every key id to its raw public key, ``ledger_key`` is the ledger's raw
+    public key, or every key of its checkpoint-key history (without one, no ledger signature verifies). Stops at the first problem,
+    which the ``entries`` iterable may raise itself (EntryProblem) for an entry it cannot produce."""
     report, hashes = ChunkReport(start), []
-    checker = _EntryChecker(keys, report)
+    checker = _EntryChecker(keys, report, ledger_key)
     index = start
     try:
         for entry, recorded in entries:
@@ -98,10 +116,15 @@ def audit_chunk(
 class _EntryChecker:
     """The per-entry checks of ``audit_chunk``; caches parsed public keys within the chunk."""
 
-    def __init__(self, keys: Mapping[str, bytes], report: ChunkReport) -> None:
+    def __init__(
+        self, keys: Mapping[str, bytes], report: ChunkReport, ledger_key: bytes | tuple[bytes, ...] | None = None
+    ) -> None:
         self.keys = keys
         self.report = report
         self.parsed: dict[str, Ed25519PublicKey] = {}
+        raw_keys = () if ledger_key is None else (ledger_key,) if isinstance(ledger_key, bytes) else ledger_key
+        # Every checkpoint key the log's rotations name may have signed entries in its time.
+        self.ledger_keys = [Ed25519PublicKey.from_public_bytes(raw) for raw in raw_keys]
 
     def check(self, index: int, entry: bytes, recorded: bytes | None) -> bytes:
         digest = merkle.leaf_hash(entry)
@@ -109,11 +132,32 @@ class _EntryChecker:
             raise EntryProblem("the entry does not hash to the leaf hash the ledger recorded for it")
         data = read_entry(entry)
         kind = data["kind"]
-        if kind == "record":
+        if not ledger_signed(kind):
             self.record(index, data)
-        elif kind in KEY_KINDS:
+            return digest
+        self.ledger_signature(index, kind, entry, data)
+        if kind in KEY_KINDS:
             self.key_event(index, kind, data)
         return digest
+
+    def ledger_signature(self, index: int, kind: str, entry: bytes, data: dict) -> None:
+        """An entry no agency signs: its ledger signature must hold; one without is noted, for the
+        auditor to judge by where the ledger's signatures begin."""
+        if LEDGER_SIGNATURE not in data:
+            self.report.unsigned.append((index, kind))
+            return
+        if not self.ledger_keys:
+            raise EntryProblem(f"the {kind} entry carries a ledger signature, but no ledger key was given to check it")
+        for key in self.ledger_keys:
+            try:
+                check_ledger_signature(entry, data, key)
+                break
+            except ValueError as problem:
+                failure = problem
+        else:
+            raise EntryProblem(f"the {kind} entry's ledger signature fails: {failure}") from None
+        if self.report.signed_from is None:
+            self.report.signed_from = index
 
     def record(self, index: int, data: dict) -> None:
         """A record entry: its place, its envelope and the agency's signature over the payload.
@@ -241,6 +285,7 @@ class Auditor:
         key_history: Iterable[KeyEvent] | None = None,
         on_checkpoint: Callable[[Checkpoint], None] | None = None,
         verifier_for: Callable[[int], NoteVerifier] | None = None,
+        node_check: NodeCheck | None = None,
     ) -> None:
         self.verifier = verifier
         self._verifier_for = verifier_for  # the key in force at each size (domain/checkpoint_keys)
@@ -253,6 +298,9 @@ class Auditor:
         self._history = None if key_history is None else iter(key_history)
         self._on_checkpoint = on_checkpoint
         self._agencies = AgencyHistory()
+        self._node_check = node_check
+        self.signed_from: int | None = None
+        self.unsigned_before = 0
         self._check_checkpoints()
 
     def add(self, report: ChunkReport) -> None:
@@ -261,9 +309,15 @@ class Auditor:
             raise IntegrityFailure(self.tree.size, f"entries arrived out of order (chunk at {report.start})")
         items: dict[int, KeyEvent | KeyUse] = {e.index: e for e in report.key_events}
         items.update((use[0], use) for use in report.key_uses)
+        unsigned = dict(report.unsigned)
         hashes = report.leaf_hashes
+        bad_node = None if self._node_check is None else self._node_check.first_bad(hashes)
         for offset in range(0, len(hashes), merkle.HASH_SIZE):
             index = self.tree.size
+            if index in unsigned:
+                self._unsigned(index, unsigned[index])
+            elif index == report.signed_from and self.signed_from is None:
+                self.signed_from = index
             item = items.get(index)
             if item is not None:
                 try:
@@ -271,10 +325,22 @@ class Auditor:
                 except EntryProblem as problem:
                     raise IntegrityFailure(index, str(problem)) from None
             self.tree.append(hashes[offset : offset + merkle.HASH_SIZE])
+            if bad_node is not None and bad_node[0] == index:
+                raise IntegrityFailure(*bad_node)
             if self._next is not None and self._next[0] <= self.tree.size:
                 self._check_checkpoints()
         if report.failure is not None:
             raise IntegrityFailure(*report.failure)
+
+    def _unsigned(self, index: int, kind: str) -> None:
+        """An entry of a ledger-signed kind without a signature: allowed only before the first."""
+        if self.signed_from is not None:
+            raise IntegrityFailure(
+                index,
+                f"the {kind} entry carries no ledger signature, though the ledger has signed its entries since "
+                f"leaf {self.signed_from}: it was not written by the ledger",
+            )
+        self.unsigned_before += 1
 
     def finish(self) -> AuditResult:
         """Once every entry is in: refuse checkpoints or listed key events beyond the log's end."""
@@ -287,7 +353,10 @@ class Auditor:
             extra = next(self._history, None)
             if extra is not None:
                 raise IntegrityFailure(extra.index, f"the key history lists a {extra.kind} that the log lacks")
-        return AuditResult(size, self.tree.root(), self.checkpoints, self.covered, self._agencies.flagged())
+        return AuditResult(
+            size, self.tree.root(), self.checkpoints, self.covered, self._agencies.flagged(), self.signed_from,
+            self.unsigned_before,
+        )
 
     def _replay(self, item: KeyEvent | KeyUse) -> None:
         """Apply one agency event, or check one record against the agencies' history right here."""
@@ -331,33 +400,3 @@ def merge_checkpoints(*sources: Iterable[tuple[int, str]]) -> Iterator[tuple[int
     """Merge sorted ``(size, note)`` streams (the log's own, and checkpoints a verifier held) by size."""
     return heapq.merge(*sources, key=lambda item: item[0])
 
-
-def export_line(index: int, entry: bytes | None, leaf_hash: bytes | None, unreadable: str | None = None) -> str:
-    """One line of an export's entries.jsonl: ``{"index", "entry", "leaf_hash"}``, hashes in base64.
-
-    ``entry`` is None, with ``unreadable`` saying why, when the exporter could not read the stored
-    event: the verifier then fails at this index.
-    """
-    line: dict[str, object] = {
-        "index": index,
-        "entry": None if entry is None else base64.b64encode(entry).decode("ascii"),
-        "leaf_hash": None if leaf_hash is None else base64.b64encode(leaf_hash).decode("ascii"),
-    }
-    if unreadable is not None:
-        line["unreadable"] = unreadable
-    return json.dumps(line, separators=(",", ":"))
-
-
-def parse_export_line(line: bytes | str, index: int) -> tuple[bytes, bytes | None]:
-    """Read an entries.jsonl line that must be leaf ``index``; EntryProblem when it is not."""
-    try:
-        data = json.loads(line.decode("utf-8") if isinstance(line, bytes) else line)
-    except (ValueError, RecursionError):
-        raise EntryProblem("the export line is not JSON") from None
-    if not isinstance(data, dict) or data.get("index") != index:
-        raise EntryProblem("the export line does not carry this index (indexes must be dense from 0)")
-    if data.get("entry") is None:
-        raise EntryProblem(f"the exporter could not read this entry: {data.get('unreadable', 'no reason given')}")
-    entry = _b64(_text(data, "entry"), "export line's entry")
-    recorded = data.get("leaf_hash")
-    return entry, None if recorded is None else _b64(_text(data, "leaf_hash"), "export line's leaf_hash")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from domain.errors import ProofError
+from domain.errors import ProofError, Unavailable
 
 #: Signature type byte for Ed25519 in C2SP signed-note.
 ED25519_TYPE = b"\x01"
@@ -30,6 +30,14 @@ _SIZE = re.compile(r"0|[1-9][0-9]{0,19}")
 _HEX8 = re.compile(r"[0-9a-f]{8}")
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
 _ROOT_SIZE = 32
+
+
+class LogInconsistent(Unavailable):
+    """The log is shorter than, or does not extend, the latest checkpoint the ledger signed for it (it
+    was cut short, rewritten or its stored tree altered): the ledger neither serves it nor signs
+    another checkpoint for it (503, and one line at startup) until someone finds out what happened."""
+
+    slug = "log-inconsistent"
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ receipts: ``GET /v1/log/checkpoint`` signs a new checkpoint when an entry a rece
 (a record) is not yet covered, so reads, whose access entries wait for the timer, never multiply
 checkpoints. Signed checkpoints are kept forever in their own table, which ``ledger rebuild
 integrity`` never drops: each one is a commitment somebody may hold. Witness cosignatures are kept
-beside them (projections/witnesses) and served appended to the note. Proofs read O(log n) stored
-subtrees in one or two queries (projections/integrity).
+beside them (projections/witnesses) and served appended to the note. 
+The ledger neither signs nor serves a log that does not extend the latest of its checkpoints
+(SPEC 6.5). Proofs read O(log n) stored subtrees in one or two queries, and entries are served as
+stored (projections/integrity).
 """
 
 from __future__ import annotations
@@ -26,7 +28,18 @@ from sqlalchemy.dialects import postgresql
 
 from domain import merkle
 from domain import checkpoint_keys
-from domain.checkpoint import Checkpoint, NoteVerifier, parse_vkey, sign_checkpoint, verify_note, vkey
+from domain.checkpoint import (
+    Checkpoint,
+    LogInconsistent,
+    NoteVerifier,
+    parse_checkpoint,
+    parse_vkey,
+    sign_checkpoint,
+    split_note,
+    verify_checkpoint,
+    verify_note,
+    vkey,
+)
 from domain.cosignature import with_cosignatures
 from domain.entries import decode_entry, entry_bytes
 from domain.errors import IntegrityFailure, LedgerError, NotFound, ProofError
@@ -35,7 +48,15 @@ from domain.records import Record
 from projections import witnesses
 from projections.db import create_tables, metadata
 from projections.integrity import leaves as leaves_table
-from projections.integrity import RecordedLeaf, ranges_reader, recorded_leaves, root_hash, tree_size
+from projections.integrity import (
+    RecordedLeaf,
+    checked_root,
+    ranges_reader,
+    recorded_leaves,
+    root_hash,
+    stored_entries,
+    tree_size,
+)
 
 logger = logging.getLogger("ledger.checkpoints")
 
@@ -102,6 +123,9 @@ class CheckpointSigner:
 
     ``bind_key_history`` gives it the log's word on which key is in force (the latest
     ``checkpoint_key_rotated`` entry, None before any): a key rotated away signs nothing more.
+    It signs only a tree that extends the latest checkpoint signed for this log, recomputed from the
+    stored entries (``integrity.checked_root``): a log cut short, rewritten or with an altered stored
+    tree gets no new checkpoint (LogInconsistent, 503).
     """
 
     def __init__(self, origin: str, private_key: Ed25519PrivateKey, every: int, seconds: float) -> None:
@@ -150,7 +174,21 @@ class CheckpointSigner:
 
     def sign(self, conn: Connection, size: int, root: bytes) -> StoredCheckpoint:
         """Sign and keep the checkpoint ``(size, root)``; a concurrent signer of the same size wins
-        harmlessly (Ed25519 is deterministic, so both notes are the same)."""
+        harmlessly (Ed25519 is deterministic, so both notes are the same). Asked again for the size
+        of the latest checkpoint, with its root, it returns that one. Only the log's own key signs
+        (``require_own_log``, which follows the key's rotations)."""
+        latest = latest_checkpoint(conn)
+        self.require_own_log(latest)
+        base = None if latest is None else parse_checkpoint(split_note(latest.note)[0])
+        if base is not None and size <= base.size:
+            if size == base.size and root == base.root:
+                return _checkpoint(conn.execute(select(checkpoints).where(checkpoints.c.size == size)).one())
+            raise LogInconsistent(
+                f"refusing to sign a checkpoint of size {size}: it does not extend the latest signed checkpoint "
+                f"(size {base.size})"
+            )
+        if checked_root(conn, base, size) != root:
+            raise LogInconsistent(f"refusing to sign a checkpoint of size {size}: its root is not the one its entries give")
         note = sign_checkpoint(Checkpoint(self.origin, size, root), self.origin, self.private_key)
         row = {"size": size, "root": root, "note": note, "signed_at": datetime.now(timezone.utc)}
         if conn.dialect.name == "postgresql":
@@ -191,17 +229,49 @@ def latest_checkpoint(conn: Connection) -> StoredCheckpoint | None:
     return None if row is None else _checkpoint(row)
 
 
+def latest_signed(conn: Connection, verifier: NoteVerifier) -> Checkpoint | None:
+    """The latest stored checkpoint as its signed note says (never the table's other columns), or
+    None before the first. Raises LedgerError when ``verifier``'s key did not sign it."""
+    latest = latest_checkpoint(conn)
+    if latest is None:
+        return None
+    try:
+        return verify_checkpoint(latest.note, verifier)
+    except ProofError:
+        raise LedgerError(
+            f"the checkpoint key at hand did not sign this log's checkpoints (the latest covers {latest.size} "
+            "entries): give the log's own key with --checkpoint-key or LEDGER_CHECKPOINT_KEY"
+        ) from None
+
+
+def require_consistent_log(conn: Connection, verifier: NoteVerifier) -> None:
+    """Refuse (LogInconsistent) a log shorter than, or not extending, its own latest signed
+    checkpoint: what a ledger checks before it serves. The stored tree must give the signed root at
+    that size, and the entries since must hash to their leaves and nodes; O(log n) plus the entries
+    not yet covered. Raises LedgerError when another key signed the latest checkpoint."""
+    base = latest_signed(conn, verifier)
+    if base is None:
+        return
+    size = tree_size(conn)
+    if size < base.size:
+        raise LogInconsistent(
+            f"the log holds {size} entries, fewer than the {base.size} its latest signed checkpoint covers: "
+            "it was cut short; the ledger will not serve it"
+        )
+    checked_root(conn, base, size)
+
+
 def ensure_checkpoint(conn: Connection, signer: CheckpointSigner) -> StoredCheckpoint:
     """The latest checkpoint, first signing one of the whole current tree if it covers less.
 
     Every receipt is issued after its leaf is committed, so a checkpoint ensured afterwards covers
-    every entry whose receipt was issued before the call. Run it in a write transaction.
+    every entry whose receipt was issued before the call. Run it in a write transaction. Raises
+    LogInconsistent for a tree smaller than the latest checkpoint, or one that does not extend it.
     """
     latest = latest_checkpoint(conn)
     size = tree_size(conn)
-    if latest is not None and latest.size >= size:
+    if latest is not None and latest.size == size:
         return latest
-    signer.require_own_log(latest)
     return signer.sign(conn, size, root_hash(conn, size))
 
 
@@ -323,34 +393,21 @@ def consistency_proof(conn: Connection, size1: int, size2: int) -> ConsistencyPr
     return ConsistencyProof(size1, size2, [merkle.range_root(start, end, reader) for start, end in ranges])
 
 
-def entries(conn: Connection, ledger: Ledger, start: int, end: int) -> list[bytes]:
-    """The entry bytes of leaves ``[start, end)`` (``GET /v1/log/entries``), read from the event
-    store through ``ledger`` by the notification ids the integrity projection recorded.
+def entries(conn: Connection, start: int, end: int) -> list[bytes]:
+    """The entry bytes of leaves ``[start, end)`` (``GET /v1/log/entries``), exactly as the integrity
+    projection stored them when it hashed them.
 
-    Raises NotFound unless 0 <= start <= end <= the tree size, and IntegrityFailure naming the leaf
-    if a recorded event is no longer stored. The caller bounds ``end - start`` (10,000 at most).
+    Raises NotFound unless 0 <= start <= end <= the tree size. The caller bounds ``end - start``
+    (10,000 at most).
     """
     _require_size(conn, end)
     if not 0 <= start <= end:
         raise NotFound(f"no entries from {start} to {end}")
-    recorded = recorded_leaves(conn, start, end)
-    if not recorded:
-        return []
-    stored = ledger.recorder.select_notifications(
-        start=recorded[0].notification_id, stop=recorded[-1].notification_id, limit=len(recorded)
-    )
-    by_id = {notification.id: notification for notification in stored}
-    result = []
-    for leaf in recorded:
-        notification = by_id.get(leaf.notification_id)
-        if notification is None:
-            raise IntegrityFailure(leaf.leaf_index, "its stored event is missing from the event store")
-        result.append(entry_bytes(ledger.mapper.to_domain_event(notification)))
-    return result
+    return stored_entries(conn, start, end)
 
 
 def stored_log(ledger: Ledger, engine: Engine, chunk: int = 1000) -> Iterator[list[StoredLeafEvent]]:
-    """Walk the whole log for export and verification, in chunks, in constant memory.
+    """Walk the whole log for verification, in chunks, in constant memory.
 
     Leaf ``i`` pairs the i-th stored event (in notification order: dense, whatever gaps the ids have)
     with the i-th leaf the integrity projection recorded, so a deleted, inserted or reordered event

@@ -19,8 +19,9 @@ from api.bootstrap import Services
 from api.cli import main
 from domain import envelope as dsse
 from domain.agencies import AGENCY_NAMESPACE, agency_aggregate_id
+from domain.audit import Auditor, EntryProblem, _name_uuid, audit_chunk
+from domain.bundle import parse_export_line
 from domain.keystatements import sign_statement
-from domain.audit import Auditor, EntryProblem, _name_uuid, audit_chunk, parse_export_line
 from domain.checkpoint import Checkpoint, parse_vkey, sign_checkpoint, vkey
 from domain.entries import canonical_json
 from domain.errors import IntegrityFailure
@@ -125,7 +126,8 @@ def test_a_foreign_vkey_or_a_longer_held_checkpoint_fails(services, agency_key, 
     assert cli("export", "--out", out, *db_args(services)) == 0
     capsys.readouterr()
     assert cli("verify", out, "--vkey", vkey(services.settings.origin, LOG_KEY.public_key()), "--processes", "0") == 1
-    assert capsys.readouterr().out.startswith("leaf 6: checkpoint of size 7: note carries no signature")
+    # The foreign key signed none of the ledger's own entries either, the first of which is leaf 0.
+    assert capsys.readouterr().out.startswith("leaf 0: the agency_registered entry's ledger signature fails")
     longer = tmp_path / "held"
     origin = services.settings.origin
     longer.write_text(sign_checkpoint(Checkpoint(origin, case.size + 5, bytes(32)), origin, services.signer.private_key))

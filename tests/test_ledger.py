@@ -292,6 +292,7 @@ def test_a_key_revoked_while_a_batch_is_judged_is_honoured_at_the_append(
     keyid = dsse.key_id(agency_key.public_key())
     read_keys = services.ledger._signing_keys
     other_process = open_ledger(database_url)
+    other_process.sign_entries_with(services.signer.private_key)  # as bootstrap gives every process
 
     def read_then_revoke(agency_id):
         keys = read_keys(agency_id)
@@ -430,6 +431,7 @@ def test_the_ledger_ignores_ambient_eventsourcing_variables(database_url, monkey
     monkeypatch.setenv("LEDGER_PERSISTENCE_MODULE", "eventsourcing.popo")
     monkeypatch.setenv("COMPRESSOR_TOPIC", "eventsourcing.compressor:ZlibCompressor")
     ledger = open_ledger(database_url)
+    ledger.sign_entries_with(Ed25519PrivateKey.generate())
     try:
         ledger.register_agency(AGENCY, "police", "N", Ed25519PrivateKey.generate().public_key(), serves=["309"], by=ADMIN)
         assert type(ledger.recorder).__module__ != "eventsourcing.popo"

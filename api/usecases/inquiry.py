@@ -59,7 +59,7 @@ class Inquiry:
         with self.services.reader.connect() as conn:
             size = tree_size(conn)
             stop = min(start + DEFAULT_ENTRIES, size) if end is None else min(end, start + MAX_ENTRIES, size)
-            found = None if start > size else entries(conn, self.services.ledger, start, stop)
+            found = None if start > size else entries(conn, start, stop)
         record_lookup(self.services, principal, read="entries", query=query,
                       outcome="not_found" if found is None else "allowed")  # fmt: skip
         if found is None:
