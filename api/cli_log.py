@@ -235,7 +235,8 @@ def _database(settings: Settings, args: argparse.Namespace) -> _Source:
     with engine.connect() as conn:  # read first: the walk below then covers at least this much
         latest = latest_checkpoint(conn)
         total = tree_size(conn)
-        cosigned = [(s, note) for s, note in cosigned_notes(conn) if latest and s <= latest.size and args.witness]
+        held_by_witnesses = cosigned_notes(conn) if args.witness else []  # a ledger may predate witnesses
+        cosigned = [(s, note) for s, note in held_by_witnesses if latest and s <= latest.size]
     history = follow_key_history(verifier, stored_rotations(ledger, engine))
     roots: dict[int, bytes] = {}  # the checkpoint table's root column, until its note is checked
 

@@ -27,7 +27,11 @@ from eventsourcing.persistence import Mapper
 
 from api.bootstrap import Services, bootstrap
 from api.cli import main
+from api.keyfiles import write_private_key
 from api.settings import Settings
+from api.tokens import Principal
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from domain.keystatements import sign_statement
 from domain import envelope as dsse
 from domain.access import log_access
 from domain.decisions import prompt_id_for, record_decision
@@ -78,14 +82,17 @@ def build_every_kind(services: Services, legacy: bool = True) -> None:
     police, health, new_police = fictional_key("police"), fictional_key("health"), fictional_key("police 2")
     if legacy:
         with written_before_ledger_signatures(ledger):
-            ledger.register_agency("northshire-police", "police", "Northshire Police (fictional)", police.public_key())
+            ledger.register_agency("northshire-police", "police", "Northshire Police (fictional)", police.public_key(),
+                                   serves=["309", "310"], by="cli")
             submit(services, concern("northshire-police", "p-1", police))
             log_access(ledger, token_id="legacy-token", role="practitioner", child=CHILD, read="chronology",
                        query={"nhs_number": NHS}, local_authority="309")  # fmt: skip
     else:
-        ledger.register_agency("northshire-police", "police", "Northshire Police (fictional)", police.public_key())
+        ledger.register_agency("northshire-police", "police", "Northshire Police (fictional)", police.public_key(),
+                                   serves=["309", "310"], by="cli")
         submit(services, concern("northshire-police", "p-1", police))
-    ledger.register_agency("northshire-health", "health", "Northshire Health (fictional)", health.public_key())
+    ledger.register_agency("northshire-health", "health", "Northshire Health (fictional)", health.public_key(),
+                           serves=["309"], by="cli")
     submit(
         services,
         concern("northshire-health", "h-1", health, category="was_not_brought", occurred_at="2026-03-04",
@@ -97,8 +104,9 @@ def build_every_kind(services: Services, legacy: bool = True) -> None:
         record("northshire-health", "h-link", health, type="identity_link",
                same_child=[{"nhs_number": NHS}, {"local_id": "HV-0042"}]),
     )  # fmt: skip
-    ledger.add_key("northshire-police", new_police.public_key())
-    ledger.revoke_key("northshire-police", dsse.key_id(police.public_key()), "rotated (fictional)")
+    ledger.add_key("northshire-police", new_police.public_key(), by="cli",
+                   statement=sign_statement("northshire-police", new_police.public_key(), police))
+    ledger.revoke_key("northshire-police", dsse.key_id(police.public_key()), "rotated (fictional)", by="cli")
     submit(services, record("northshire-police", "p-1r", new_police, type="retraction", amends="p-1a",
                             summary="Fictional: entered against the wrong child."))  # fmt: skip
     log_access(ledger, token_id="token-1", role="practitioner", child=CHILD, read="chronology",
@@ -116,8 +124,35 @@ def build_every_kind(services: Services, legacy: bool = True) -> None:
                       reason="Fictional: the numbers belong to twins.")  # fmt: skip
     unlink_identities(ledger, agency="northshire-health", record_id="h-link", by="A. Practitioner (fictional)",
                       reason="Fictional: the local reference was another child's.")  # fmt: skip
+    build_later_kinds(services)
     services.runner.catch_up()
     services.checkpoint()
+
+
+def build_later_kinds(services: Services) -> None:
+    """The kinds SPEC 6.1-6.5 added, through the use cases as a deployment writes them: named looks
+    and acts, token entries, areas changed, a key added by override, a checkpoint key rotation."""
+    admin = Principal(token_id="0123456789abcdef", role="admin", holder="Jo Admin (fictional)")
+    sam = Principal(token_id="fedcba9876543210", role="practitioner", local_authority="309",
+                    holder="Sam Example (fictional)")  # fmt: skip
+    log_access(services.ledger, token_id=sam.token_id, role=sam.role, child=CHILD, read="chronology",
+               query={"nhs_number": NHS}, holder=sam.holder, local_authority="309")  # fmt: skip
+    log_access(services.ledger, token_id=sam.token_id, role=sam.role, child=None, read="chronology",
+               query={"nhs_number": OTHER_NHS}, holder=sam.holder, local_authority="309", outcome="not_found")  # fmt: skip
+    link_identities(services.ledger, [{"nhs_number": NHS}, {"local_id": "HV-0042", "agency": "northshire-health"}],
+                    by=sam.actor(),
+                    reason="Fictional: the school's pupil is this child.")  # fmt: skip
+    _, issued = services.admin.issue_token(admin, "inquiry", holder="Review Panel (fictional)", expires="2099-12-31")
+    services.admin.revoke_token(admin, issued.token_id)
+    services.admin.change_areas(admin, "northshire-health", ["309", "310"])
+    services.admin.add_key(admin, "northshire-health", fictional_pem("health 2"), override="Fictional: keys lost.")
+    services.log.rotate_key(admin, fictional_key("checkpoint 2"))
+    Path(services.settings.checkpoint_key).unlink()  # the key now in force replaces it for the export
+    write_private_key(Path(services.settings.checkpoint_key), fictional_key("checkpoint 2"))
+
+
+def fictional_pem(name: str) -> bytes:
+    return fictional_key(name).public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
 
 
 def make(out: Path) -> None:
