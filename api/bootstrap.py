@@ -152,7 +152,7 @@ def bootstrap(settings: Settings, create: bool = True) -> Services:
             if upgrade:  # once, on the first start of this version: the leaves keep their entry bytes now
                 runner.rebuild("integrity", recreate=True)
             with services.reader.connect() as conn:
-                require_consistent_log(conn, signer.verifier)
+                require_consistent_log(conn, signer.verifier, ledger)
         except BaseException:
             services.close()
             raise

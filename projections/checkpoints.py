@@ -244,12 +244,19 @@ def latest_signed(conn: Connection, verifier: NoteVerifier) -> Checkpoint | None
         ) from None
 
 
-def require_consistent_log(conn: Connection, verifier: NoteVerifier) -> None:
+def require_consistent_log(conn: Connection, verifier: NoteVerifier, ledger: Ledger | None = None) -> None:
     """Refuse (LogInconsistent) a log shorter than, or not extending, its own latest signed
     checkpoint: what a ledger checks before it serves. The stored tree must give the signed root at
     that size, and the entries since must hash to their leaves and nodes; O(log n) plus the entries
-    not yet covered. Raises LedgerError when another key signed the latest checkpoint."""
-    base = latest_signed(conn, verifier)
+    not yet covered. Raises LedgerError when another key signed the latest checkpoint, unless the
+    log's own key rotations (``ledger`` given) name the key that did."""
+    try:
+        base = latest_signed(conn, verifier)
+    except LedgerError:
+        latest = latest_checkpoint(conn)
+        if ledger is None or latest is None or key_in_force(ledger, _origin(latest)) is None:
+            raise
+        base = parse_checkpoint(split_note(latest.note)[0])  # a rotated log: its key history says who signs
     if base is None:
         return
     size = tree_size(conn)
@@ -313,6 +320,11 @@ def _receipted_between(conn: Connection, ledger: Ledger, start: int, end: int) -
         start=first[0].notification_id, stop=last[0].notification_id, limit=1, topics=list(RECEIPTED_TOPICS)
     )
     return bool(found)
+
+
+def _origin(checkpoint: StoredCheckpoint) -> str:
+    """The origin line of a stored checkpoint's note."""
+    return split_note(checkpoint.note)[0].split("\n", 1)[0]
 
 
 def checkpoint_of_size(conn: Connection, size: int) -> StoredCheckpoint | None:

@@ -236,11 +236,17 @@ def test_tampering_is_caught_live_and_in_an_export(services, agency_key, store, 
     live, bundle = tamper(store, case)
     capsys.readouterr()
     expect_failure(capsys, ["verify", *db_args(services), "--processes", "0"], live)
-    assert cli("export", "--out", tmp_path / "bundle", *db_args(services)) == 0
+    exported = cli("export", "--out", tmp_path / "bundle", *db_args(services))
+    if exported == 3:  # the ledger will not serve, nor log a look at, a log its own checkpoint no longer signs
+        assert "rewritten" in capsys.readouterr().err and tamper.__name__ == "rewrite_an_entry_with_the_ledger_key"
+        return
+    assert exported == 0
     capsys.readouterr()
     if bundle is None:  # the event store alone was edited: the export holds the entries as hashed
         assert cli("verify", tmp_path / "bundle", "--processes", "0") == 0
-        assert f"verified {case.size} entries" in capsys.readouterr().out
+        exported = json.loads((tmp_path / "bundle" / "manifest.json").read_text())["size"]
+        assert exported >= case.size  # the export logs itself: its own access entry is in it
+        assert f"verified {exported} entries" in capsys.readouterr().out
     else:
         expect_failure(capsys, ["verify", tmp_path / "bundle", "--processes", "0"], bundle)
 

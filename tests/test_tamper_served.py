@@ -66,7 +66,7 @@ def test_a_corrupted_tail_of_the_stored_tree_gets_no_checkpoint(services, agency
     sign next is not the one its entries give, so it signs nothing (503) and verify names it."""
     case = build_case(services, agency_key, records=12)
     services.ledger.register_agency("southshire-police", "police", "Southshire Police (fictional)",
-                                    Ed25519PrivateKey.generate().public_key())  # fmt: skip
+                                    Ed25519PrivateKey.generate().public_key(), serves=["309"], by="cli")  # fmt: skip
     services.runner.catch_up()  # leaves 42 and 43: the node (level 1, index 21) joins them
     with services.engine.connect() as conn:
         assert latest_checkpoint(conn).size == case.size
@@ -76,7 +76,7 @@ def test_a_corrupted_tail_of_the_stored_tree_gets_no_checkpoint(services, agency
     assert problems.from_ledger_error(refused.value)["status"] == 503
     services.signer.every = 1  # the next batch is due for a checkpoint as it is integrated
     services.ledger.register_agency("eastshire-police", "police", "Eastshire Police (fictional)",
-                                    Ed25519PrivateKey.generate().public_key())  # fmt: skip
+                                    Ed25519PrivateKey.generate().public_key(), serves=["309"], by="cli")  # fmt: skip
     with pytest.raises(ReadModelStalled, match="read model integrity .*LogInconsistent"):
         services.runner.catch_up()  # so no receipt is issued on a tree the ledger would not sign
     status, out = verify(capsys, services)
@@ -132,8 +132,9 @@ def test_an_added_access_row_is_named(services, agency_key, store, capsys) -> No
         last = store.notification(conn, case.size - 1)
     copied = store.execute(
         "INSERT INTO access_reads (notification_id, access_id, at, token_id, role, agency, local_authority, child, "
-        "read, query, as_of, break_glass, reason) SELECT notification_id + 1000, access_id, at, 'someone-else', role, "
-        "agency, local_authority, child, read, query, as_of, break_glass, reason FROM access_reads "
+        "read, query, as_of, break_glass, reason, holder, outcome) SELECT notification_id + 1000, access_id, at, "
+        "'someone-else', role, agency, local_authority, child, read, query, as_of, break_glass, reason, holder, "
+        "outcome FROM access_reads "
         "WHERE notification_id = :n", n=last)  # fmt: skip
     assert copied == 1
     status, out = verify(capsys, services)

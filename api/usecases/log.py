@@ -136,7 +136,7 @@ class Log:
         with self.services.reader.connect() as conn:
             if not 0 <= leaf_index < latest.size:
                 raise NotFound(f"no record at leaf {leaf_index}")
-            (entry,) = entries(conn, self.services.ledger, leaf_index, leaf_index + 1)
+            (entry,) = entries(conn, leaf_index, leaf_index + 1)
             data = decode_entry(entry)
             if data.get("kind") != "record" or (principal.role == "agency" and data.get("agency") != principal.agency):
                 raise NotFound(f"no record at leaf {leaf_index}")
