@@ -3,7 +3,7 @@
 Start-up is quick and never loads the web stack: this module imports only the standard library and
 domain/errors, and each subcommand names its function as ``"module:function"``, imported only when
 that subcommand runs. So ``ledger --help`` and ``ledger token list`` load neither FastAPI, uvicorn
-nor Jinja2 (tests/test_cli_startup.py checks); a command module may import whatever it needs.
+nor Jinja2 (tests/e2e/test_cli_startup.py checks); a command module may import whatever it needs.
 
 Every subcommand that opens the ledger takes ``--database-url`` (default ``LEDGER_DATABASE_URL``,
 then ``sqlite:///ledger.db``) and ``--checkpoint-key``. Failures are one line on standard error,

@@ -1,6 +1,6 @@
 """One settings object for the HTTP API, the CLI and the tests, read from the environment.
 
-Every setting is documented here with its environment variable; tests/test_settings.py fails when
+Every setting is documented here with its environment variable; tests/unit/test_settings.py fails when
 one is missing from docs/settings.md, so the documentation cannot fall behind.
 
 Settings are checked when built, however they are built (``from_env``, the constructor, or

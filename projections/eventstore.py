@@ -4,7 +4,7 @@
 PostgreSQL recorder. Both are subclassed for two things only: a batch is appended only if the
 agencies it was judged against are unchanged (so keys are decided by the log at the append; the
 domain's StaleAggregates says they were not), and on PostgreSQL a batch is sent as arrays (fast).
-Tables, locking and notification order are theirs; tests/test_eventstore_contract.py runs
+Tables, locking and notification order are theirs; tests/integration/test_eventstore_contract.py runs
 eventsourcing's own recorder tests against these subclasses.
 
 This is the only module that knows how a Ledger is wired to a database: ``open_ledger(url)``.

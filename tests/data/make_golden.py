@@ -3,7 +3,7 @@
     .venv/bin/python -m tests.data.make_golden --out tests/data/golden-N
 
 The result is frozen (tests/data/golden): every later version of the ledger must verify it and
-give its entries back byte for byte (tests/test_golden.py). Never regenerate a committed set; when
+give its entries back byte for byte (tests/integration/test_golden.py). Never regenerate a committed set; when
 entry kinds are added, make a new set beside it with this script extended to write them.
 
 All data is fictional. Its first entries are written as the ledger wrote them before it signed its

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from api.settings import Settings, SettingsError
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 FIELDS = {f.name: f for f in fields(Settings)}
 ENV = {f.metadata["env"]: f for f in fields(Settings)}
 INTEGERS = [name for name, f in FIELDS.items() if f.type == "int"]

@@ -6,7 +6,7 @@ access could: the event store's own table (``stored_events`` on SQLite, ``ledger
 test's schema on PostgreSQL), the stored entries and leaves, or the signed checkpoints. An export
 is made from the entries the ledger stored when it hashed them, so an edit of the event store
 alone leaves it the genuine log (it verifies), while the live check names the leaf whose event no
-longer gives its stored entry. tests/test_tamper_served.py tampers with what the ledger serves.
+longer gives its stored entry. tests/integration/test_tamper_served.py tampers with what the ledger serves.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from domain.merkle import leaf_hash
 from projections.database_url import is_postgres
 from projections.db import make_engine
 from tests import merkle_reference as ref
-from tests.test_export_verify import Case, build_case, cli, db_args
+from tests.e2e.test_export_verify import Case, build_case, cli, db_args
 
 
 class Store:

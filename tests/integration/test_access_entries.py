@@ -19,7 +19,7 @@ from domain.entries import canonical_json, decode_entry, entry_bytes, format_tim
 from domain.errors import InvalidPayload
 from projections.access import reads_of
 from tests.api_live import live  # noqa: F401 - the fixture
-from tests.test_api_records import assert_problem
+from tests.e2e.test_api_records import assert_problem
 
 CHILD = "1b4e28ba-2fa1-51d2-883f-0016d3cca427"
 

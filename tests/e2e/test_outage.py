@@ -38,7 +38,7 @@ from projections.dberrors import is_unreachable
 from tests.api_live import fresh_nhs_number, served_ledger
 from tests.conftest import BACKENDS, concern
 from tests.served_process import free_port, ledger_serve
-from tests.test_api_records import assert_problem
+from tests.e2e.test_api_records import assert_problem
 from tests.web_demo import csrf_of
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.api_live import live  # noqa: F401 - the fixture
-from tests.test_api_roles import TABLE
+from tests.e2e.test_api_roles import TABLE
 
 EXAMPLES = int(__import__("os").environ.get("API_FUZZ_EXAMPLES", "6"))
 

@@ -21,7 +21,7 @@ import pytest
 from api.cli import build_parser, main
 
 WEB = ("fastapi", "starlette", "uvicorn", "jinja2")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Runs ``ledger ARGS...`` in-process, then prints (last) which web modules were loaded.
 DRIVER = f"""
 import json, sys

@@ -23,8 +23,8 @@ from domain.errors import ProofError, ReadModelStalled
 from domain.ledger import EntrySigningMapper
 from domain.merkle import verify_inclusion
 from projections.checkpoints import inclusion_proof, latest_checkpoint
-from tests.test_export_verify import Case, build_case, db_args
-from tests.test_tamper import Store, store  # noqa: F401 - the fixture
+from tests.e2e.test_export_verify import Case, build_case, db_args
+from tests.integration.test_tamper import Store, store  # noqa: F401 - the fixture
 
 CHILD = "2f6a1a0e-7a55-4c8e-9d0e-0d6c1b3f0a11"
 

@@ -28,7 +28,7 @@ from domain.errors import IntegrityFailure
 from domain.records import RECORD_NAMESPACE, record_aggregate_id
 from tests import merkle_reference as ref
 from tests.conftest import concern
-from tests.test_integrity import verify_note_independently
+from tests.integration.test_integrity import verify_note_independently
 
 ORIGIN = "test.example/log"
 LOG_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))

@@ -11,7 +11,7 @@ from api.problems import STATUS_OF, TITLES, TYPE_BASE, from_ledger_error, status
 from domain import errors
 from tests.api_live import fresh_nhs_number, live  # noqa: F401 - the fixture
 from tests.conftest import concern
-from tests.test_api_records import assert_problem
+from tests.e2e.test_api_records import assert_problem
 
 SECRET_SUMMARY = "Fictional secret: the child said the words nobody else heard."
 

@@ -11,8 +11,8 @@ import pytest
 from domain import envelope as dsse
 from tests.api_live import Live, fresh_nhs_number, live  # noqa: F401 - the fixture
 from tests.conftest import concern
-from tests.test_api_reads import make_case
-from tests.test_api_records import assert_problem
+from tests.e2e.test_api_reads import make_case
+from tests.e2e.test_api_records import assert_problem
 
 BAD_TEXT = [pytest.param("\ud800", id="lone-surrogate"), pytest.param("\u0000", id="nul"),
             pytest.param("a\u001bb", id="escape")]  # fmt: skip

@@ -13,9 +13,9 @@ from domain.links import IdentityLink
 from projections.checkpoints import entries as leaf_entries
 from projections.integrity import tree_size
 from tests.api_live import Live, live  # noqa: F401 - the fixture
-from tests.test_api_reads import make_case
-from tests.test_api_records import assert_problem
-from tests.test_people_entries import secret_forms
+from tests.e2e.test_api_reads import make_case
+from tests.e2e.test_api_records import assert_problem
+from tests.integration.test_people_entries import secret_forms
 from tests.web_demo import CSRF_FIELD, csrf_of, demo_live  # noqa: F401 - the fixture
 
 

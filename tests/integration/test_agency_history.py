@@ -19,7 +19,7 @@ from domain.audit import AuditResult, Auditor, audit_chunk
 from domain.errors import IntegrityFailure
 from domain.keystatements import sign_statement
 from tests.conftest import concern
-from tests.test_export_verify import VERIFIER, entry, record_entry, revoke_entry
+from tests.e2e.test_export_verify import VERIFIER, entry, record_entry, revoke_entry
 
 FIRST, SECOND, THIRD = (Ed25519PrivateKey.generate() for _ in range(3))
 ADMIN = "Jo Admin (fictional)"

@@ -21,7 +21,7 @@ from api import tokens
 from api.bootstrap import bootstrap
 from api.cli import main
 from domain.entries import decode_entry
-from tests.test_people_entries import all_entries, secret_forms
+from tests.integration.test_people_entries import all_entries, secret_forms
 
 
 def run(capsys, settings, *argv: str) -> tuple[int, str, str]:

@@ -27,7 +27,7 @@ from domain.checkpoint import (
 from domain.errors import ProofError
 
 #: C2SP signed-note.md, section "Ed25519 / Example" (see <repo root>/../shared/testdata/README.md).
-SIGNED_NOTE = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "signed-note.json"
+SIGNED_NOTE = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "signed-note.json"
 FAST = settings(max_examples=200, deadline=None)
 NAME = "ledger.example/log"
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))

@@ -14,7 +14,7 @@ from domain.access import Access
 from projections.identity import resolve_child
 from tests.api_live import Live, fresh_nhs_number, live  # noqa: F401 - the fixture
 from tests.conftest import concern
-from tests.test_api_records import assert_problem
+from tests.e2e.test_api_records import assert_problem
 
 
 @dataclass

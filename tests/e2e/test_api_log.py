@@ -11,7 +11,7 @@ from domain.checkpoint import parse_vkey, verify_checkpoint
 from domain.entries import decode_entry
 from tests.api_live import Live, live  # noqa: F401 - the fixture
 from tests.conftest import concern
-from tests.test_api_records import assert_problem
+from tests.e2e.test_api_records import assert_problem
 
 
 def b64(text: str) -> bytes:

@@ -1,6 +1,6 @@
 """The web view over real HTTP: sessions, CSRF, access logging, break glass, as-of, decisions, links,
 who has looked, the inquiry's log state and the printable chronology, on the demo case, on both
-backends (the access entry of each kind of lookup: tests/test_web_lookups.py)."""
+backends (the access entry of each kind of lookup: tests/e2e/test_web_lookups.py)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from domain import envelope as dsse
 from tests.api_live import fresh_nhs_number
 from tests.conftest import concern
 from tests.served_process import ServedProcess, ledger_serve
-from tests.test_api_records import assert_problem
+from tests.e2e.test_api_records import assert_problem
 
 #: Run in the server process before the CLI: the store fails every append with an error whose
 #: message quotes the record, as a database error quoting the values of its INSERT would; a record

@@ -16,7 +16,7 @@ from api.cli import main
 from projections.checkpoints import checkpoints
 from tests.api_live import Live, fresh_nhs_number, live  # noqa: F401 - the fixture
 from tests.conftest import concern
-from tests.test_api_records import assert_problem
+from tests.e2e.test_api_records import assert_problem
 
 
 def sha256(data: bytes) -> bytes:

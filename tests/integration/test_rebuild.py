@@ -3,7 +3,7 @@
 Identity, chronology, matching and risk are rebuilt after a history with merges, unlinks, amendments,
 retractions and decisions, in one batch size and another; a catch-up process is killed with SIGKILL
 part-way through a backlog and its successor must leave exactly the tables a rebuild gives. A
-rebuild rewrites rows and drops no table unless told to recreate them (tests/test_rebuild_online.py
+rebuild rewrites rows and drops no table unless told to recreate them (tests/e2e/test_rebuild_online.py
 runs one under a serving ledger).
 """
 

@@ -19,7 +19,7 @@ from tests import merkle_reference as ref
 
 #: Shared test data sits beside the repository: <repo root>/../shared/testdata (README there says where
 #: each file came from; rfc9162/ is transparency-dev/merkle testdata at commit 417fb0c, Apache-2.0).
-TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
+TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
 VECTORS = TESTDATA / "rfc9162"
 MAX_SIZE = 300
 FAST = settings(max_examples=300, deadline=None)

@@ -19,7 +19,7 @@ LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
                "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 pytestmark = pytest.mark.slow  # a browser process per module
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / ".ci-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / ".ci-artifacts"
 LANES = {
     "northshire-health-visiting": 2, "elmwood-surgery": 4, "northshire-police": 3, "northshire-ed": 3,
     "little-acorns-nursery": 4, "northshire-childrens-services": 3,

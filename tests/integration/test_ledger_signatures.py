@@ -24,7 +24,7 @@ from projections import checkpoints as cp
 from projections.eventstore import open_ledger
 from projections.integrity import tree_size
 from tests.data.make_golden import CHILD, build_every_kind, written_before_ledger_signatures
-from tests.test_export_verify import LOG_KEY, VERIFIER, db_args, honest_log
+from tests.e2e.test_export_verify import LOG_KEY, VERIFIER, db_args, honest_log
 
 
 def run(capsys, *args: object) -> tuple[int, str, str]:
@@ -83,7 +83,7 @@ def test_entries_from_before_ledger_signatures_verify_but_not_after_they_began(s
 
 
 def signed_log() -> list[bytes]:
-    """tests/test_export_verify's hand-made log with every entry but records signed by the log key."""
+    """tests/e2e/test_export_verify's hand-made log with every entry but records signed by the log key."""
     log = []
     for entry in honest_log():
         data = json.loads(entry)
