@@ -21,7 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from domain.errors import InvalidPayload, MalformedEnvelope, SignatureRejected
+from domain.errors import InvalidKey, InvalidPayload, MalformedEnvelope, SignatureRejected
 from domain.jsonstrict import parse_json
 from domain.text import shown_name, text_fault
 
@@ -90,9 +90,9 @@ def load_public_key_pem(pem: bytes) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(pem)
     except (ValueError, TypeError) as exc:
-        raise MalformedEnvelope("the public key is not a PEM SubjectPublicKeyInfo") from exc
+        raise InvalidKey("the public key is not a PEM SubjectPublicKeyInfo") from exc
     if not isinstance(key, Ed25519PublicKey):
-        raise MalformedEnvelope("the public key is not an Ed25519 key")
+        raise InvalidKey("the public key is not an Ed25519 key")
     return key
 
 
@@ -101,9 +101,9 @@ def load_private_key_pem(pem: bytes) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:
-        raise MalformedEnvelope("the private key is not an unencrypted PKCS#8 PEM") from exc
+        raise InvalidKey("the private key is not an unencrypted PKCS#8 PEM") from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise MalformedEnvelope("the private key is not an Ed25519 key")
+        raise InvalidKey("the private key is not an Ed25519 key")
     return key
 
 
