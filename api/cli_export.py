@@ -54,10 +54,14 @@ def _write_bundle(out: Path, services: Services, size: int) -> tuple[int, int]:
     meanwhile wait for the next export) with the key history in one pass, then the checkpoints up
     to that size, the vkey, and the manifest last: a bundle without one is incomplete.
     Returns how many entries and checkpoints were written."""
+    from api.progress import progress
+
     written = 0
     entries, keys = open(out / "entries.jsonl", "w", encoding="utf-8"), open(out / "keys.jsonl", "w", encoding="utf-8")
+    bar = progress(size, "entries", "export")  # drawn on a terminal only
     with entries, keys:
         for chunk in stored_log(services.ledger, services.engine, CHUNK):
+            bar.update(sum(1 for item in chunk if item.notification is not None and item.index < size))
             for item in chunk:
                 if item.notification is None or item.index >= size:
                     break  # a log shorter than its recorded tree is the verifier's to report
@@ -72,6 +76,7 @@ def _write_bundle(out: Path, services: Services, size: int) -> tuple[int, int]:
                     if event.ENTRY_KIND in KEY_KINDS:
                         keys.write(key_event_line(key_event_of(item.index, decode_entry(entry))) + "\n")
                 written = item.index + 1
+    bar.close()
     count, latest_note = 0, ""
     with open(out / "checkpoints.jsonl", "w", encoding="utf-8") as notes:
         for checkpoint in stored_checkpoints(services.engine, size):
