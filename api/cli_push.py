@@ -160,6 +160,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
     client = LedgerClient(args.url, token, RetryPolicy(retries=args.retries, backoff=args.backoff))
     try:
+        client.checkpoint(verifier)  # the ledger pinned, and the token good, before a record leaves
         recorded, rejected = _send(client, pending, args.batch_size, receipts_path, held, key, dsse.sign, progress)
         verified, failures, checkpoint = _verify(client, verifier, receipts_path, held, progress)
     finally:
