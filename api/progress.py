@@ -32,6 +32,15 @@ def progress(total: int | None, unit: str, description: str) -> Progress:
     """A bar of ``total`` ``unit`` on standard error when it is a terminal, else a silent stand-in."""
     if not sys.stderr.isatty():
         return _Quiet()
+    import os
+
     from tqdm import tqdm
 
-    return tqdm(total=total, unit=f" {unit}", desc=description, file=sys.stderr, dynamic_ncols=True, leave=False)
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+        sized = size.columns > 0 and size.lines > 0
+    except (OSError, ValueError, AttributeError):
+        sized = False
+    # A terminal that reports no size (a fresh pty) gets 80 x 24 (tqdm would draw nothing).
+    width = {"dynamic_ncols": True} if sized else {"ncols": 80, "nrows": 24}
+    return tqdm(total=total, unit=f" {unit}", desc=description, file=sys.stderr, leave=True, **width)
