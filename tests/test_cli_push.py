@@ -213,3 +213,20 @@ def test_a_wrong_vkey_or_token_stops_the_push_before_any_record_is_sent(services
     assert status == 2 and out == "" and err.count("\n") == 1, err
     assert ("no signature by" in err) if wrong == "vkey" else ("401" in err and "sgl_" not in err)
     assert services.ledger.recorder.max_notification_id() == before and not agency.receipts.exists()
+
+
+def test_push_loads_no_web_framework_and_an_absent_ledger_is_exit_3(tmp_path):
+    """An agency's machine needs httpx and the domain, not the server's stack."""
+    from tests.test_cli_startup import DRIVER, fresh_interpreter
+
+    key_file, token_file = tmp_path / "a.key", tmp_path / "token"
+    write_private_key(key_file, Ed25519PrivateKey.generate())
+    token_file.write_text("sgl_fictional\n")
+    (tmp_path / "r.json").write_text(json.dumps(concern()))
+    result = fresh_interpreter(
+        DRIVER, "push", str(tmp_path / "r.json"), "--url", f"http://127.0.0.1:{free_port()}", "--key", str(key_file),
+        "--vkey", vkey("test.example/log", Ed25519PrivateKey.generate().public_key()), "--receipts",
+        str(tmp_path / "receipts.jsonl"), "--token-file", str(token_file), "--retries", "1", "--backoff", "0.01",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result == {"status": 3, "web": []}
