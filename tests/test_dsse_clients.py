@@ -11,6 +11,8 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from in_toto.models.metadata import Envelope as InTotoEnvelope
 from securesystemslib.dsse import Envelope as SslibEnvelope
 from securesystemslib.signer import CryptoSigner, SSlibKey
@@ -132,3 +134,28 @@ def test_a_log_of_standard_clients_envelopes_verifies_offline_and_live(services,
     assert main(["verify", *database, "--processes", "0"]) == 0
     printed = capsys.readouterr().out
     assert printed.count("verified 6 entries") == 2, printed  # two of the agency, four records
+
+
+POOL = [Ed25519PrivateKey.generate() for _ in range(10)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    held=st.integers(1, dsse.MAX_KEYS_TRIED),
+    signer=st.integers(0, 9),
+    hint=st.one_of(st.none(), st.just(""), st.text(st.characters(categories=["L", "N", "P"]), max_size=70),
+                   st.integers(0, 9).map(lambda i: dsse.key_id(POOL[i].public_key()))),
+)  # fmt: skip
+def test_whatever_the_hint_the_envelope_verifies_exactly_when_a_current_key_signed_it(held, signer, hint):
+    keys = {dsse.key_id(k.public_key()): k.public_key() for k in POOL[:held]}
+    envelope = dsse.sign(b'{"fictional": true}', POOL[signer])
+    if hint is None:
+        del envelope["signatures"][0]["keyid"]
+    else:
+        envelope["signatures"][0]["keyid"] = hint
+    parsed = dsse.parse_envelope(envelope)
+    if signer < held:
+        assert dsse.verify(parsed, keys) == dsse.key_id(POOL[signer].public_key())
+    else:
+        with pytest.raises(SignatureRejected):
+            dsse.verify(parsed, keys)
