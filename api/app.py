@@ -25,10 +25,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems
+from api import http_conventions, problems
 from api.log_safety import note_failure, request_summary
 from api.bootstrap import Services, bootstrap
-from api.routers import admin, agencies, health, inquiry, log, practitioners, web
+from api.routers import admin, agencies, health, inquiry, log, practitioners, schema, web
 from api.settings import Settings, SettingsError
 from domain.errors import LedgerError
 from domain.jsonstrict import MAX_DEPTH, too_deep
@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         redoc_url=None,
         openapi_url="/v1/openapi.json",
     )
-    for module in (agencies, practitioners, inquiry, log, admin, health):
+    for module in (agencies, practitioners, inquiry, log, admin, health, schema):
         app.include_router(module.router)
     app.include_router(log.receipts_router)
     app.include_router(web.router)
@@ -95,8 +95,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     # Added last = outermost: headers wrap everything, then limits, then the last-resort handler.
     app.add_middleware(CatchAll)
     app.add_middleware(BodyLimit, limit_for=_limits(settings))
+    app.add_middleware(http_conventions.HTTPConventions)  # HEAD, Allow, 415, ETag/304 (api/http_conventions.py)
     app.add_middleware(SecurityHeaders)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: http_conventions.describe(_openapi(app))  # type: ignore[method-assign]
     return app
 
 

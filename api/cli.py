@@ -103,6 +103,13 @@ def positive(text: str) -> int:
     return number
 
 
+def non_negative(text: str) -> int:
+    """An argparse type: a whole number of at least 0."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}")
+    return int(text)
+
+
 def add(sub: argparse._SubParsersAction, name: str, func: str, about: str, *parents: argparse.ArgumentParser):
     """A subcommand with one line of help, shown in ``ledger --help`` and atop its own ``--help``."""
     parser = sub.add_parser(name, parents=list(parents), help=about, description=about[0].upper() + about[1:] + ".")
@@ -160,6 +167,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("record")
     p = add(sub, "submit", "api.cli_admin:cmd_submit", "append envelope files straight to the database", common)
     p.add_argument("files", nargs="+")
+
+    p = add(sub, "push", "api.cli_push:cmd_push",
+            "sign record files with the agency key and post them to a ledger over HTTP, resumably")  # fmt: skip
+    p.add_argument("records", nargs="+", metavar="RECORDS", help="record files: a JSON record each, or JSON lines")
+    p.add_argument("--url", required=True, help="the ledger's address, e.g. https://ledger.example")
+    p.add_argument("--key", required=True, help="the agency's PKCS#8 PEM private key")
+    p.add_argument("--vkey", required=True, help="the ledger's verifier key (text or file), obtained independently")
+    p.add_argument("--receipts", required=True, metavar="FILE",
+                   help="receipts file (JSON lines): appended to; records it holds a receipt for are skipped")
+    p.add_argument("--token-file", help="file holding the agency's bearer token (default: LEDGER_TOKEN)")
+    p.add_argument("--batch-size", type=positive, default=100, help="records per request (default 100, at most 1000)")
+    p.add_argument("--retries", type=non_negative, default=10,
+                   help="retries of a request the ledger could not answer (default 10)")
+    p.add_argument("--backoff", type=float, default=0.5, metavar="SECONDS",
+                   help="first retry delay, doubling up to 30 s (default 0.5)")  # fmt: skip
+    p = add(sub, "import", "api.cli_import:cmd_import",
+            "turn a CSV export into record JSON lines by a declared column mapping")  # fmt: skip
+    p.add_argument("csv", metavar="DATA.csv")
+    p.add_argument("--mapping", required=True, metavar="FILE.toml", help="the column mapping (docs/integrators.md)")
+    p.add_argument("--out", help="file to write the JSON lines to (default: standard output)")
 
     p = add(sub, "serve", "api.cli_serve:cmd_serve", "run the HTTP API", common)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -108,8 +109,15 @@ def cmd_agency_revoke_key(args: argparse.Namespace) -> int:
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
+    """Sign the file's bytes as they are; warn (standard error) when they are not a valid record."""
+    from api.cli_push import record_problem
+
     key = read_private_key(Path(args.key))
-    print(json.dumps(dsse.sign(Path(args.record).read_bytes(), key)))
+    data = Path(args.record).read_bytes()
+    problem = record_problem(data)
+    if problem is not None:
+        print(f"ledger: warning: {args.record} is not a valid JSON record ({problem}); signed anyway", file=sys.stderr)
+    print(json.dumps(dsse.sign(data, key)))
     return 0
 
 
@@ -129,17 +137,27 @@ def read_envelopes(paths: Sequence[str]) -> Iterator[bytes]:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    """Print a receipt or a problem per envelope, in input order; exit 1 if any was refused."""
+    """Print a receipt or a problem per envelope, in input order; exit 1 if any was refused.
+
+    A refusal is the same RFC 9457 problem object the HTTP API answers (api/problems.py), so one
+    parser reads both; a progress bar is drawn on standard error when it is a terminal."""
+    from api.problems import from_ledger_error
+    from api.progress import progress
+
     envelopes = list(read_envelopes(args.files))
     services = open_ledger(args)
     refused = 0
+    bar = progress(len(envelopes), "envelopes", "submit")
     try:
         for start in range(0, len(envelopes), SUBMIT_CHUNK):
-            for result in services.submit(envelopes[start : start + SUBMIT_CHUNK]):
+            chunk = envelopes[start : start + SUBMIT_CHUNK]
+            for result in services.submit(chunk):
                 if isinstance(result, LedgerError):
                     refused += 1
-                    result = {"error": result.slug, "detail": str(result)}
+                    result = from_ledger_error(result)
                 print(json.dumps(result))
+            bar.update(len(chunk))
     finally:
+        bar.close()
         services.close()
     return EXIT_REFUSED if refused else 0

@@ -63,8 +63,11 @@ def _write_bundle(out: Path, services: Services, size: int) -> tuple[int, int]:
     them, with the key history in one pass; then the checkpoints up to that size, the vkey, and the
     manifest last: a bundle without one is incomplete. Returns how many entries and checkpoints
     were written."""
+    from api.progress import progress
+
     written = 0
     entries, keys = open(out / "entries.jsonl", "w", encoding="utf-8"), open(out / "keys.jsonl", "w", encoding="utf-8")
+    bar = progress(size, "entries", "export")  # drawn on a terminal only
     with entries, keys:
         for leaf in _stored_leaves(services, size):
             entries.write(export_line(leaf.leaf_index, leaf.entry, leaf.leaf_hash) + "\n")
@@ -72,6 +75,8 @@ def _write_bundle(out: Path, services: Services, size: int) -> tuple[int, int]:
             if key_event is not None:
                 keys.write(key_event_line(key_event) + "\n")
             written += 1
+            bar.update(1)
+    bar.close()
     count, latest_note = 0, ""
     with open(out / "checkpoints.jsonl", "w", encoding="utf-8") as notes:
         for checkpoint in stored_checkpoints(services.engine, size):

@@ -10,14 +10,15 @@ as ``Problem`` directly.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import Response
 
 from domain.errors import (
     AlreadyExists,
     Forbidden,
     IntegrityFailure,
+    InvalidKey,
     InvalidPayload,
     LedgerError,
     MalformedEnvelope,
@@ -31,6 +32,9 @@ from domain.errors import (
     Unavailable,
     WrongAgency,
 )
+
+if TYPE_CHECKING:  # the command line prints problems too, without loading the web stack
+    from starlette.responses import Response
 
 TYPE_BASE = "https://safeguarding-ledger.example/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -48,6 +52,7 @@ UNREACHABLE_DETAIL = (
 STATUS_OF: dict[type[LedgerError], int] = {
     MalformedEnvelope: 400,
     MalformedRequest: 400,
+    InvalidKey: 400,
     ProofError: 400,
     WrongAgency: 403,
     Forbidden: 403,
@@ -76,6 +81,8 @@ TITLES: dict[str, str] = {
     "forbidden": "This token's role or scope does not allow this",
     "payload-too-large": "The request is too large",
     "malformed-request": "The request is malformed",
+    "invalid-key": "The key is not a usable Ed25519 key",
+    "unsupported-media-type": "The body must be sent as application/json",
     "method-not-allowed": "Method not allowed",
     "internal-error": "Internal error",
     "unavailable": "The ledger is busy; try again",
@@ -150,6 +157,8 @@ def unreachable_problem() -> dict:
 
 def problem_response(problem: dict, headers: dict[str, str] | None = None) -> Response:
     """An ``application/problem+json`` response carrying ``problem``; a 503 always says when to retry."""
+    from starlette.responses import Response
+
     body = json.dumps(problem, ensure_ascii=False).encode("utf-8")
     headers = dict(headers or {})
     if problem["status"] == 503:

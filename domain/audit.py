@@ -179,8 +179,10 @@ class _EntryChecker:
         key = self.parsed.get(keyid) or self.public_key(keyid)
         payload = _b64(payload_text, "payload")
         message = pae(PAYLOAD_TYPE, payload)
-        for signature in signatures:
-            if type(signature) is dict and signature.get("keyid") == keyid and type(signature.get("sig")) is str:
+        # A signature naming the entry's key first; then any other (its keyid was only a hint).
+        ordered = sorted(signatures, key=lambda s: type(s) is not dict or s.get("keyid") != keyid)
+        for signature in ordered:
+            if type(signature) is dict and type(signature.get("sig")) is str:
                 try:
                     key.verify(_b64(signature["sig"], "sig"), message)
                 except InvalidSignature:

@@ -75,6 +75,13 @@ class MalformedRequest(LedgerError):
     slug = "malformed-request"
 
 
+class InvalidKey(LedgerError):
+    """A key file or PEM text that is not an Ed25519 key the ledger can use (400): an administrator's
+    or a signer's mistake, not an envelope's."""
+
+    slug = "invalid-key"
+
+
 class Unavailable(LedgerError):
     """The ledger cannot answer now (its database is unreachable, or it keeps refusing a write);
     worth a retry later (503 with Retry-After). Nothing was stored by the refused request."""

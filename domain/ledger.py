@@ -323,8 +323,7 @@ class Ledger(Application):
         keys = agencies.get(agency_id)
         if keys is None:
             keys = agencies[agency_id] = self._signing_keys(agency_id)
-        keys.refuse_unusable(envelope, agency_id)
-        keyid = dsse.verify(envelope, keys.signing)
+        keyid = keys.verify(envelope, agency_id)
         payload = parse_payload(data)
         refuse_unserved(agency_id, keys.serves, payload.local_authority)
         if payload.amends is not None:
@@ -336,7 +335,7 @@ class Ledger(Application):
             record_id=payload.record_id,
             payload_type=envelope.payload_type,
             payload=envelope.payload,
-            signatures=[{"keyid": s.keyid, "sig": s.sig} for s in envelope.signatures],
+            signatures=[s.to_json() for s in envelope.signatures],  # as received: a keyid may be absent
             keyid=keyid,
         )
 
@@ -402,15 +401,12 @@ class _SigningKeys:
     version: int
     serves: frozenset[str] | None
 
-    def refuse_unusable(self, envelope: dsse.Envelope, agency_id: str) -> None:
-        """Say precisely why no signature can count: the agency is unknown, or the key was revoked."""
+    def verify(self, envelope: dsse.Envelope, agency_id: str) -> str:
+        """The key id (SPEC section 1) of the agency's current key that verified the envelope. Its
+        keyids are hints (domain/envelope.py); a refusal says which agency, which keyids, which rule."""
         if self.aggregate_id is None:
             raise SignatureRejected(f"agency {agency_id} is not registered")
-        keyids = [s.keyid for s in envelope.signatures]
-        if not any(k in self.signing for k in keyids):
-            revoked = [k for k in keyids if k in self.revoked]
-            if revoked:
-                raise SignatureRejected(f"key {revoked[0]} of agency {agency_id} is revoked")
+        return dsse.verify(envelope, self.signing, owner=agency_id, revoked=self.revoked)
 
 
 def _settle(held: Record.Recorded, recorded: Record.Recorded) -> Accepted | RecordConflict:

@@ -14,8 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import problems
 from api.deps import AgencyPrincipal, RequestBody, ServicesDep
 from api.problems import Problem, ProblemBody
+from domain.envelope import PAYLOAD_TYPE
 from domain.errors import LedgerError
 from domain.jsonstrict import parse_json
+from domain.record_schema import record_schema
 
 router = APIRouter(prefix="/v1/records", tags=["agencies"])
 
@@ -42,18 +44,29 @@ ENVELOPE_SCHEMA = {
     "required": ["payloadType", "payload", "signatures"],
     "additionalProperties": False,
     "properties": {
-        "payloadType": {"type": "string", "enum": [EXAMPLE_ENVELOPE["payloadType"]]},
-        "payload": {"type": "string", "description": "standard base64 of the record's exact JSON bytes"},
+        "payloadType": {"type": "string", "enum": [PAYLOAD_TYPE]},
+        "payload": {
+            "type": "string",
+            "description": "standard base64 of the record's exact JSON bytes; the record's JSON Schema is "
+            "GET /v1/schema/record.v1.json (embedded here as contentSchema)",
+            "contentEncoding": "base64",
+            "contentMediaType": PAYLOAD_TYPE,
+            "contentSchema": {k: v for k, v in record_schema().items() if k not in ("$schema", "$id")},
+        },
         "signatures": {
             "type": "array",
             "minItems": 1,
             "maxItems": 8,
             "items": {
                 "type": "object",
-                "required": ["keyid", "sig"],
+                "required": ["sig"],
                 "additionalProperties": False,
                 "properties": {
-                    "keyid": {"type": "string", "description": "hex SHA-256 of the raw Ed25519 public key"},
+                    "keyid": {
+                        "type": "string",
+                        "description": "optional hint (DSSE): best the hex SHA-256 of the raw Ed25519 public key; "
+                        "any other, or none, makes the ledger try each current key of the agency",
+                    },
                     "sig": {"type": "string", "description": "standard base64 Ed25519 signature over PAE"},
                 },
             },
@@ -127,7 +140,10 @@ class BatchResults(BaseModel):
         201: {"description": "recorded"},
         **problems.responses(400, 401, 403, 409, 413, 422),
     },
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": ENVELOPE_SCHEMA}}}},
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": ENVELOPE_SCHEMA}}},
+        "externalDocs": {"description": "the record payload's JSON Schema", "url": "/v1/schema/record.v1.json"},
+    },
 )
 def submit_record(principal: AgencyPrincipal, services: ServicesDep, body: RequestBody) -> JSONResponse:
     """Append one DSSE envelope for the token's agency; 201 with a receipt, 200 if already held."""

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from api.cli import EXIT_OPERATIONAL, EXIT_REFUSED, EXIT_USAGE, main
+from api.problems import TITLES, from_ledger_error
 from domain import envelope as dsse
+from domain.errors import MalformedEnvelope
 from tests.conftest import concern
 
 AGENCY = "northshire-police"
@@ -117,6 +119,18 @@ def test_sign_then_submit_appends_and_repeats_answer_the_same_receipt(cli, agenc
     assert cli("submit", path)[:2] == (0, out)
 
 
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [("Fictional: notes, not JSON", "not valid JSON"), ("[1, 2]", "JSON object"),
+     (json.dumps(concern(category="bruise")), "category must be one of")],
+)  # fmt: skip
+def test_sign_warns_on_standard_error_when_the_file_is_not_a_json_record(cli, agency, content, why):
+    path = cli.write("odd.json", content)
+    status, out, err = cli("sign", "--key", agency + ".key", path, storage=False)
+    assert status == 0 and dsse.parse_envelope(out).payload_bytes == content.encode()  # signed as it is
+    assert err.startswith("ledger: warning: ") and why in err and err.count("\n") == 1
+
+
 def test_submit_reads_json_lines_and_reports_each_envelope_in_order(cli, agency):
     key = dsse.load_private_key_pem(Path(agency + ".key").read_bytes())
     good = [json.dumps(dsse.sign(json.dumps(concern(f"ref-{i}")).encode(), key)) for i in range(2)]
@@ -125,7 +139,9 @@ def test_submit_reads_json_lines_and_reports_each_envelope_in_order(cli, agency)
     status, out, err = cli("submit", lines)
     assert (status, err) == (EXIT_REFUSED, "")
     results = [json.loads(line) for line in out.splitlines()]
-    assert [r.get("record_id") or r["error"] for r in results] == ["ref-0", "malformed-envelope", "invalid-payload", "ref-1"]
+    assert [r.get("record_id") or r["type"].rsplit("/", 1)[1] for r in results] == [
+        "ref-0", "malformed-envelope", "invalid-payload", "ref-1"]  # fmt: skip
+    assert [r.get("status") for r in results] == [None, 400, 422, None]  # the HTTP API's problems, exactly
     assert "category" in results[2]["detail"]
 
 
@@ -134,7 +150,8 @@ def test_submit_of_a_bad_file_is_refused_with_one_line(cli, agency):
     status, out, err = cli("submit", path)
     assert status == EXIT_REFUSED and err == ""
     (result,) = [json.loads(line) for line in out.splitlines()]
-    assert result["error"] == "malformed-envelope"
+    assert result == from_ledger_error(MalformedEnvelope(result["detail"]))
+    assert result["type"].endswith("/malformed-envelope") and result["title"] == TITLES["malformed-envelope"]
 
 
 def test_a_missing_file_is_one_line_and_an_operational_error(cli, agency):
@@ -176,7 +193,7 @@ def test_key_rotation_and_revocation_through_the_cli(cli, agency):
         status, out, _ = cli("submit", cli.write("envelope.json", envelope))
         answers.append((status, json.loads(out)))
     (old_status, refusal), (new_status, receipt) = answers
-    assert old_status == EXIT_REFUSED and refusal["error"] == "signature-rejected" and "revoked" in refusal["detail"]
+    assert old_status == EXIT_REFUSED and refusal["type"].endswith("/signature-rejected") and "revoked" in refusal["detail"]
     assert new_status == 0 and receipt["record_id"] == "ref-2"
 
 
@@ -211,7 +228,7 @@ def test_the_installed_command_runs_end_to_end(tmp_path):
 
     (tmp_path / "bad.json").write_text('{"payloadType": "x"}')
     bad = run("submit", "bad.json")
-    assert bad.returncode != 0 and json.loads(bad.stdout)["error"] == "malformed-envelope"
+    assert bad.returncode != 0 and json.loads(bad.stdout)["type"].endswith("/malformed-envelope")
     assert bad.stdout.count("\n") == 1 and "Traceback" not in bad.stderr
     missing = run("submit", "nowhere.json")
     assert missing.returncode != 0 and "No such file" in one_line_error(missing.stderr)

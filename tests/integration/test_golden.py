@@ -26,7 +26,7 @@ from projections.db import make_engine
 from projections.eventstore import open_ledger
 from projections.runner import ProjectionRunner
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 GOLDEN = sorted(path for path in DATA.glob("golden*") if (path / "ledger.db").is_file())
 
 
