@@ -135,9 +135,6 @@ class _Children:
     def add(self, fact_id: str, fact: _Fact) -> None:
         self.facts[fact_id] = fact
         self.new_facts.append(fact_id)
-        self._attach(fact_id, fact)
-
-    def _attach(self, fact_id: str, fact: _Fact) -> None:
         for key in fact.keys:
             if fact.joins:
                 self.links[key].add(fact_id)
@@ -363,10 +360,11 @@ def _store(conn: Connection, state: _Children) -> None:
         rows = [{"fact_id": i, "key": key} for i, f in new for key in f.keys]
         if rows:
             conn.execute(insert(fact_keys), rows)
-    changed = [{"id": i, "c": state.facts[i].council, "j": state.facts[i].joins} for i in sorted(state.dirty & state.stored)]
+    changed = [{"id": i, "c": state.facts[i].council, "j": state.facts[i].joins}
+               for i in sorted(state.dirty & state.stored)]  # fmt: skip
     if changed:
-        query = update(facts).where(facts.c.fact_id == bindparam("id")).values(council=bindparam("c"), joins=bindparam("j"))
-        conn.execute(query, changed)
+        query = update(facts).where(facts.c.fact_id == bindparam("id"))
+        conn.execute(query.values(council=bindparam("c"), joins=bindparam("j")), changed)
 
 
 # Queries ------------------------------------------------------------------------------------------

@@ -161,7 +161,8 @@ def rebuilt_alike(services) -> None:
     built = all_rows(services)
     services.runner.rebuild("notifications")
     assert all_rows(services) == built
-    ProjectionRunner(services.ledger, services.engine, [NotificationsProjection()], batch_size=1).rebuild("notifications")
+    one_by_one = ProjectionRunner(services.ledger, services.engine, [NotificationsProjection()], batch_size=1)
+    one_by_one.rebuild("notifications")
     assert all_rows(services) == built
 
 
@@ -297,9 +298,10 @@ def test_notifications_match_a_brute_force_replay_of_the_log(services, agencies,
                     with services.engine.connect() as conn:
                         child = resolve_child(conn, **pool[a % len(pool)])
                     if child is not None:
-                        log_access(services.ledger, token_id="tok-1", role="practitioner",
-                                   local_authority=COUNCILS[b % 3] if flag else "312", child=child.id, read="chronology",
-                                   query={"child": child.id}, break_glass=True, reason=f"Fictional {index}")
+                        reader = COUNCILS[b % 3] if flag else "312"
+                        log_access(services.ledger, token_id="tok-1", role="practitioner", local_authority=reader,
+                                   child=child.id, read="chronology", query={"child": child.id}, break_glass=True,
+                                   reason=f"Fictional {index}")  # fmt: skip
             except (InvalidPayload, LedgerError):
                 continue  # the same identity twice, already unlinked, or a record joining nothing
             if flag:
