@@ -22,8 +22,9 @@ from domain.ledger import Ledger
 from domain.text import check_printable, check_reference, check_text, shown_name
 
 #: What can be read about a child: the API's three reads, and the web view's page and print-out (each
-#: shows the chronology, the prompts and, on the page, possible matches: one look, one entry).
-READS = ("chronology", "risk", "possible_matches", "child_page", "print")
+#: shows the chronology, the prompts and, on the page, possible matches: one look, one entry), and a
+#: break-glass link joining a child of another council (SPEC 6.2).
+READS = ("chronology", "risk", "possible_matches", "child_page", "print", "link")
 MAX_REASON = 1000
 MAX_QUERY = 10
 MAX_QUERY_VALUE = 256

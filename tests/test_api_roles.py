@@ -64,6 +64,7 @@ TABLE: dict[tuple[str, str], tuple[Request, set[str]]] = {
             "identifiers": [{"nhs_number": w.nhs}, {"agency": w.agency, "local_id": f"L-{next(_ids)}"}],
             "reason": "Fictional."}}),
         {"practitioner"}),
+    ("GET", "/v1/notifications"): (lambda w: ("GET", "/v1/notifications", {}), {"practitioner"}),
     ("GET", "/v1/access"): (lambda w: ("GET", "/v1/access", {"params": {"nhs_number": w.nhs}}), {"inquiry"}),
     ("GET", "/v1/log/entries"): (lambda w: ("GET", "/v1/log/entries", {"params": {"start": 0, "end": 2}}), {"inquiry"}),
     ("GET", "/v1/log/checkpoint"): (lambda w: ("GET", "/v1/log/checkpoint", {}), set(ROLES)),
