@@ -40,6 +40,7 @@ from projections.eventstore import open_ledger
 from projections.identity import IdentityProjection
 from projections.integrity import IntegrityProjection, leaves_for, predates_stored_entries
 from projections.matching import MatchingProjection
+from projections.notifications import NotificationsProjection
 from projections.risk import RiskProjection
 from projections.runner import ProjectionRunner
 
@@ -118,7 +119,7 @@ def read_models(signer: CheckpointSigner | None = None) -> list:
     """Every read model, in the order the runner feeds them (integrity first: the others' receipts
     and checkpoints need its leaves); ``signer`` signs checkpoints as integrity catches up."""
     return [IntegrityProjection(signer.after_batch if signer else None), IdentityProjection(), ChronologyProjection(),
-            MatchingProjection(), RiskProjection(), AccessProjection()]  # fmt: skip
+            MatchingProjection(), RiskProjection(), AccessProjection(), NotificationsProjection()]  # fmt: skip
 
 
 def bootstrap(settings: Settings, create: bool = True) -> Services:

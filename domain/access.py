@@ -30,7 +30,9 @@ from domain.text import check_printable, check_reference, check_text, shown_name
 #: What can be looked up: the API's reads of a child (``access`` is its access history), the web
 #: view's search, page and print-out (each page shows the chronology, the prompts and, on the page,
 #: possible matches: one look, one entry), an inquiry's fetch of log entries, and an export.
-READS = ("chronology", "risk", "possible_matches", "child_page", "print", "access", "search", "entries", "export")
+#: A break-glass ``link`` joins a child of another council (SPEC 6.2).
+READS = ("chronology", "risk", "possible_matches", "child_page", "print", "access", "search", "entries", "export",
+         "link")
 #: The answer a lookup got: shown; refused (a child the reader's council may not read, without a
 #: break-glass reason: answered exactly as "not found"); or no such child (or range of entries).
 OUTCOMES = ("allowed", "refused", "not_found")

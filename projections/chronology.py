@@ -340,8 +340,12 @@ def chronology(
 
 
 def child_local_authorities(conn: Connection, child_id: str) -> set[str]:
-    """The councils (LA codes) the child's records name as where the child lives; NotFound if unknown."""
+    """The councils (LA codes) of the child now: the ``local_authority`` of each of its current
+    records (SPEC 6.2). A superseded or retracted record names no council any more, so an agency
+    cannot grant a council lasting access by posting a record and withdrawing it. NotFound if unknown."""
     component = child_view(conn, child_id, None)
-    named = select(entry_keys.c.notification_id).where(entry_keys.c.key.in_(list(component.child.keys)))
-    query = select(entries.c.local_authority).where(entries.c.notification_id.in_(named)).distinct()
-    return {code for code in conn.execute(query).scalars() if code is not None}
+    query = select(entries.c.local_authority).where(
+        entries.c.notification_id.in_(_NAMED), entries.c.local_authority.is_not(None),
+        entries.c.superseded_us.is_(None), entries.c.retracted_us.is_(None),
+    ).distinct()  # fmt: skip
+    return set(conn.execute(query, {"keys": list(component.child.keys)}).scalars())

@@ -1,5 +1,6 @@
 """Practitioners (and inquiries) read a child's chronology and risk prompts; practitioners record
-decisions on prompts, confirm identity links and review possible matches.
+decisions on prompts, confirm identity links, review possible matches and read what their council
+is told (notifications).
 
 Each handler translates the query or body into one use case (api/usecases/practitioners.py), which
 decides need to know and appends the access entry before the answer leaves. Handlers are plain
@@ -11,8 +12,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from api import problems
 from api.deps import (
@@ -22,10 +24,12 @@ from api.deps import (
     ReaderPrincipal,
     ServicesDep,
     StrictJSONRoute,
+    allowed_to,
     parse_moment,
 )
 from api.schemas import ChronologyOut, DecisionIn, DecisionOut, LinkIn, LinkOut, MatchesOut, RiskOut
 from api.usecases.children import Look
+from api.tokens import Principal
 from api.usecases.practitioners import ChronologyFilter
 from domain.agencies import AGENCY_ID_PATTERN
 from domain.entries import format_time
@@ -53,6 +57,7 @@ BreakGlass = Annotated[
     ),
 ]
 READ_ERRORS = problems.responses(400, 401, 403, 404)
+NotifiedPrincipal = Annotated[Principal, Depends(allowed_to("read_notifications"))]
 
 
 @router.get("/chronology", response_model=ChronologyOut, responses=READ_ERRORS)
@@ -127,8 +132,72 @@ def post_decision(principal: DecidingPrincipal, services: ServicesDep, decision:
     response_model=LinkOut,
     responses=problems.responses(400, 401, 403, 404, 413, 422),
 )
-def post_link(principal: LinkingPrincipal, services: ServicesDep, link: LinkIn) -> JSONResponse:
+def post_link(
+    principal: LinkingPrincipal, services: ServicesDep, link: LinkIn, break_glass: BreakGlass = None
+) -> JSONResponse:
     """Confirm that identifiers are one child (a log entry). At least one of them must already name
-    a child of your council: a practitioner joins others to a child they may read."""
+    a child of your council; joining a child of another council needs ``break_glass=<reason>``, like
+    reading it, and is flagged. The answer never lists identifiers of a child you could not read."""
     identifiers = [item.model_dump(exclude_none=True) for item in link.identifiers]
-    return JSONResponse(services.practitioners.link(principal, identifiers, link.reason), status_code=201)
+    answer = services.practitioners.link(principal, identifiers, link.reason, break_glass)
+    return JSONResponse(answer, status_code=201)
+
+
+class NotificationOut(BaseModel):
+    """One thing a council is told; fields that do not apply to its ``kind`` are null."""
+
+    kind: Literal["new_council", "cross_council_link", "break_glass_read"]
+    at: str
+    leaf_index: int
+    child: str
+    councils: list[str] = Field(description="new_council: the new councils; cross_council_link: every council "
+                                            "involved; break_glass_read: the reader's council")  # fmt: skip
+    agency: str | None
+    record_id: str | None
+    link_id: str | None
+    who: str | None = Field(description="the reader's or linker's holder (or token id)")
+    read: str | None
+    reason: str | None
+
+
+class NotificationsOut(BaseModel):
+    """A council's notifications, newest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "council": "309",
+                    "limit": 100,
+                    "offset": 0,
+                    "notifications": [
+                        {"kind": "break_glass_read", "at": "2026-03-01T12:07:00.000000Z", "leaf_index": 812,
+                         "child": "4c1f7d2e-0a9b-5c8d-9e7f-6a5b4c3d2e1f", "councils": ["310"], "agency": None,
+                         "record_id": None, "link_id": None, "who": "Alex Other (fictional)", "read": "chronology",
+                         "reason": "Out-of-hours referral: child presented at A&E in our area"},
+                        {"kind": "new_council", "at": "2026-02-27T09:30:00.000000Z", "leaf_index": 640,
+                         "child": "4c1f7d2e-0a9b-5c8d-9e7f-6a5b4c3d2e1f", "councils": ["310"],
+                         "agency": "northshire-police", "record_id": "NP-24-0311", "link_id": None, "who": None,
+                         "read": None, "reason": None},
+                    ],
+                }  # fmt: skip
+            ]
+        }
+    )
+
+    council: str
+    limit: int
+    offset: int
+    notifications: list[NotificationOut]
+
+
+@router.get("/notifications", response_model=NotificationsOut, responses=problems.responses(400, 401, 403))
+def get_notifications(
+    principal: NotifiedPrincipal,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="page size")] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="notifications to skip")] = 0,
+) -> JSONResponse:
+    """Your council's notifications, newest first: records that gave its children another council,
+    links joining its children with another council's, and break-glass reads of its children."""
+    return JSONResponse(services.practitioners.notifications(principal, limit, offset))

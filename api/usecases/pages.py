@@ -17,12 +17,12 @@ from sqlalchemy import Connection, select
 
 from api.tokens import Principal
 from api.usecases.children import Admitted, ChildSelector, Look, read_child
-from api.usecases.practitioners import ChronologyFilter
+from api.usecases.practitioners import ChronologyFilter, ShownMatch, shown_matches
 from projections.access import AccessRead, child_ids, reads_of
 from projections.checkpoints import StoredCheckpoint
 from projections.chronology import ChronologyEntry, child_local_authorities, chronology
 from projections.identity import Child
-from projections.matching import PossibleMatch, possible_matches, profiles
+from projections.matching import profiles
 from projections.risk import Prompt, risk_prompts
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class Picture:
     entries: list[ChronologyEntry]
     prompts: list[Prompt]
     agency_names: dict[str, str]
-    matches: list[PossibleMatch] = field(default_factory=list)
+    matches: list[ShownMatch] = field(default_factory=list)
     reads: list[AccessRead] = field(default_factory=list)
     checkpoint: StoredCheckpoint | None = None
 
@@ -102,7 +102,7 @@ class Pages:
                 entries=entries,
                 prompts=risk_prompts(conn, child.id, as_of=look.as_of),
                 agency_names=names,
-                matches=possible_matches(conn, child.id) if with_matches else [],
+                matches=shown_matches(conn, principal, child.id) if with_matches else [],
                 reads=[] if for_print else reads_of(conn, child_ids(conn, child)),
             )
 

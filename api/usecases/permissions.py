@@ -16,6 +16,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "read_child": frozenset({"practitioner", "inquiry"}),
     "decide": frozenset({"practitioner"}),
     "link": frozenset({"practitioner"}),
+    "read_notifications": frozenset({"practitioner"}),
     "read_entries": frozenset({"inquiry"}),
     "read_access": frozenset({"practitioner", "inquiry"}),  # a child its council may read (need to know)
     "read_log_state": frozenset({"inquiry"}),

@@ -16,19 +16,30 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, select
 
 from api.tokens import Principal
-from api.usecases.children import Admitted, ChildSelector, Look, acting_as, of_own_council, own_council_child, read_child
+from api.usecases.children import (
+    Admitted,
+    ChildSelector,
+    Look,
+    acting_as,
+    of_own_council,
+    own_council_child,
+    read_child,
+)
 from api.usecases.permissions import authorise
+from domain.access import MAX_REASON as MAX_BREAK_GLASS
+from domain.access import log_access
 from domain.decisions import DECISIONS, DecisionReceipt, record_decision
 from domain.decisions import MAX_REASON as DECISION_REASON
 from domain.entries import format_time
-from domain.errors import Forbidden, InvalidPayload, LedgerError, NotFound
+from domain.errors import Forbidden, InvalidPayload, LedgerError, MalformedRequest, NotFound
 from domain.links import MAX_REASON as LINK_REASON
 from domain.links import link_identities
-from domain.text import check_text
+from domain.text import check_query_text, check_text
 from projections.chronology import agencies as agency_table
 from projections.chronology import chronology
 from projections.identity import Child
 from projections.matching import possible_matches
+from projections.notifications import council_notifications
 from projections.risk import find_prompt, risk_prompts
 
 if TYPE_CHECKING:
@@ -84,10 +95,11 @@ class Practitioners:
         return read_child(self.services, principal, _as_view(look, "risk"), answer)
 
     def matches(self, principal: Principal, look: Look) -> dict:
-        """Children whose demographics resemble this child's, with reasons: for a person to confirm."""
+        """Children whose demographics resemble this child's, with reasons: for a person to confirm. A
+        match the caller may not read is shown only as existing (``restricted``), with nothing of it."""
 
         def answer(conn: Connection, seen: Admitted) -> dict:
-            found = possible_matches(conn, seen.current.id)
+            found = shown_matches(conn, principal, seen.current.id)
             return {"child": seen.current.to_dict(), "matches": [match.to_dict() for match in found]}
 
         return read_child(self.services, principal, _as_view(look, "possible_matches"), answer)
@@ -119,37 +131,73 @@ class Practitioners:
 
         return self.services.writes.exclusive(record)
 
-    def link(self, principal: Principal, identifiers: Sequence[Mapping[str, str]], reason: str) -> dict:
+    def link(self, principal: Principal, identifiers: Sequence[Mapping[str, str]], reason: str,
+             break_glass: str | None = None) -> dict:  # fmt: skip
         """Confirm that identifiers are one child (a log entry). At least one of them must already name
-        a child of your council: a practitioner joins others to a child they may read."""
+        a child of your council, and every child they name must be one your council may read: joining a
+        child of another council needs a ``break_glass`` reason, like reading it, and each such child
+        gets a flagged access entry (read ``link``) with the reason. The answer names the child as now
+        joined, without the identifiers of any child your council could not read before."""
         authorise(principal.role, "link")
         items = [dict(item) for item in identifiers]
         if not reason or not reason.strip():
             raise InvalidPayload("give the reason you are sure these are the same child: it is recorded")
         check_text(reason, "reason", LINK_REASON)
+        if break_glass is not None:  # a question's text: refused as asked (400), before anything is read
+            check_query_text(break_glass, "break_glass", MAX_BREAK_GLASS, single_line=False)
         with self.services.reader.connect() as conn:
-            known = [_known(conn, item) for item in items]
-            if not any(child is not None and of_own_council(conn, principal, child) for child in known):
-                raise Forbidden("none of these identifiers names a child known to your council")
+            known = [(item, _known(conn, item)) for item in items]
+            readable = {child.id for _, child in known if child is not None and of_own_council(conn, principal, child)}
+        if not readable:
+            raise Forbidden("none of these identifiers names a child known to your council")
+        outside = {child.id: (item, child) for item, child in known if child is not None and child.id not in readable}
+        if outside and break_glass is None:
+            raise Forbidden("an identifier names a child your council may not read; "
+                                 "give break_glass=<reason> if you must link it")  # fmt: skip
 
         def record():
             receipt = link_identities(self.services.ledger, items, by=acting_as(principal), reason=reason)
+            for item, child in outside.values():
+                log_access(
+                    self.services.ledger, token_id=principal.token_id, role=principal.role, agency=principal.agency,
+                    local_authority=principal.local_authority, child=child.id, read="link",
+                    query=ChildSelector(**_first_strong(item)).as_query(), break_glass=True, reason=break_glass,
+                )  # fmt: skip
             self.services.runner.catch_up()
             return receipt
 
         receipt = self.services.writes.exclusive(record)
+        withheld = {key for _, child in outside.values() for key in child.keys}
         with self.services.reader.connect() as conn:
-            child = ChildSelector(**_first_strong(items)).find(conn)
-        return {"link_id": receipt.link_id, "recorded_at": format_time(receipt.recorded_at), "child": child.to_dict()}
+            child = ChildSelector(**_first_strong(next(item for item, c in known if c and c.id in readable))).find(conn)
+        shown = Child(child.id, tuple(key for key in child.keys if key not in withheld))
+        return {"link_id": receipt.link_id, "recorded_at": format_time(receipt.recorded_at),
+                "child": shown.to_dict(), "break_glass": bool(outside)}  # fmt: skip
 
-    def confirm_match(self, principal: Principal, child_id: str, other_child: str, reason: str) -> dict:
-        """Link a child of your council with one of its current possible matches."""
+    def confirm_match(
+        self, principal: Principal, child_id: str, other_child: str, reason: str, break_glass: str | None = None
+    ) -> dict:
+        """Link a child of your council with one of its current possible matches (a match in another
+        council only with a ``break_glass`` reason, as ``link`` says)."""
         child = own_council_child(self.services, principal, child_id, "link")
         with self.services.reader.connect() as conn:
             match = next((m for m in possible_matches(conn, child.id) if m.child.id == other_child), None)
         if match is None:
             raise NotFound("that child is not a possible match of this one any more; reload the page")
-        return self.link(principal, [child.identifiers[0], match.child.identifiers[0]], reason)
+        return self.link(principal, [child.identifiers[0], match.child.identifiers[0]], reason, break_glass)
+
+    def notifications(self, principal: Principal, limit: int = 100, offset: int = 0) -> dict:
+        """What the practitioner's council has been told, newest first: records that gave its children
+        another council, links joining its children with another council's, and break-glass reads of
+        its children (SPEC 6.2, 6.3). Brought up to date first, so a read just made is listed."""
+        authorise(principal.role, "read_notifications")
+        if not 1 <= limit <= 1000 or offset < 0:
+            raise MalformedRequest("limit is 1 to 1000 and offset at least 0")
+        self.services.writes.exclusive(lambda: self.services.runner.catch_up(require=("notifications",)))
+        with self.services.reader.connect() as conn:
+            found = council_notifications(conn, principal.local_authority, limit=limit, offset=offset)
+        return {"council": principal.local_authority, "limit": limit, "offset": offset,
+                "notifications": [notification.to_dict() for notification in found]}  # fmt: skip
 
     def find(
         self, principal: Principal, kind: str, value: str, agency: str | None, break_glass: str | None = None
@@ -174,6 +222,34 @@ class Practitioners:
         with self.services.reader.connect() as conn:
             ids = conn.execute(select(agency_table.c.agency).order_by(agency_table.c.agency)).scalars().all()
         return [{"agency_id": a, "name": self.services.ledger.agency(a).name} for a in ids]
+
+
+@dataclass(frozen=True, slots=True)
+class ShownMatch:
+    """A possible match as a reader may see it: in full, or, for a child the reader may not read,
+    only that it exists (its id, to ask for it with break glass)."""
+
+    child: Child
+    similarity: float | None
+    reasons: tuple[str, ...]
+    restricted: bool
+
+    def to_dict(self) -> dict:
+        return {"child": self.child.to_dict(), "similarity": self.similarity, "reasons": list(self.reasons),
+                "restricted": self.restricted}  # fmt: skip
+
+
+def shown_matches(conn: Connection, principal: Principal, child_id: str) -> list[ShownMatch]:
+    """The child's possible matches for this reader: those it may read in full, most similar first,
+    then those of other councils, by id, with no identifier, name, date of birth or reason (a reason
+    quotes the other child's name) and in no order that hints at how alike they are."""
+    shown, restricted = [], []
+    for match in possible_matches(conn, child_id):
+        if of_own_council(conn, principal, match.child):
+            shown.append(ShownMatch(match.child, round(match.similarity, 3), match.reasons, False))
+        else:
+            restricted.append(ShownMatch(Child(match.child.id, ()), None, (), True))
+    return shown + sorted(restricted, key=lambda m: m.child.id)
 
 
 def _as_view(look: Look, view: str) -> Look:

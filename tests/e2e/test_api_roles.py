@@ -67,6 +67,7 @@ TABLE: dict[tuple[str, str], tuple[Request, set[str]]] = {
         {"practitioner"}),
     ("GET", "/v1/access"): (
         lambda w: ("GET", "/v1/access", {"params": {"nhs_number": w.nhs}}), {"practitioner", "inquiry"}),
+    ("GET", "/v1/notifications"): (lambda w: ("GET", "/v1/notifications", {}), {"practitioner"}),
     ("GET", "/v1/log/entries"): (lambda w: ("GET", "/v1/log/entries", {"params": {"start": 0, "end": 2}}), {"inquiry"}),
     ("GET", "/v1/log/checkpoint"): (lambda w: ("GET", "/v1/log/checkpoint", {}), set(ROLES)),
     ("GET", "/v1/log/key"): (lambda w: ("GET", "/v1/log/key", {}), set(ROLES)),

@@ -32,7 +32,7 @@ def test_health_is_200_and_says_little_without_a_token(server) -> None:
     agency = server.agency()
     answer = health(server)
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
-    assert answer.json() == {"status": "ok", "read_models": 6, "stalled": []}
+    assert answer.json() == {"status": "ok", "read_models": 7, "stalled": []}
     details = health(server, server.token("admin")).json()["details"]
     assert [d["name"] for d in details] == list(server.services.runner.projections)
     assert all(d["lag"] == 0 and d["stall"] is None and d["position"] == d["head"] > 0 for d in details)
@@ -60,7 +60,7 @@ def test_a_stalled_read_model_makes_health_503_naming_it_and_the_entry(server, m
     assert answer.status_code == 503 and answer.headers["content-type"] == "application/problem+json"
     body = answer.json()
     assert body["type"].endswith("/read-model-stalled") and body["status"] == 503
-    assert body["stalled"] == [{"read_model": "chronology", "position": position}] and body["read_models"] == 6
+    assert body["stalled"] == [{"read_model": "chronology", "position": position}] and body["read_models"] == 7
     assert f"chronology is stopped at log position {position}" in body["detail"] and "details" not in body
     for text in (SECRET, nhs, agency, "H-POISON", "UnicodeEncodeError", "surrogates"):
         assert text not in answer.text
@@ -70,4 +70,4 @@ def test_a_stalled_read_model_makes_health_503_naming_it_and_the_entry(server, m
     assert SECRET not in str(inquiry) and nhs not in str(inquiry)
     monkeypatch.undo()  # the code fixed: the next catch-up takes the entry
     server.services.runner.catch_up()
-    assert health(server).json() == {"status": "ok", "read_models": 6, "stalled": []}
+    assert health(server).json() == {"status": "ok", "read_models": 7, "stalled": []}

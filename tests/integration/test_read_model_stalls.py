@@ -101,7 +101,7 @@ def test_a_read_model_failing_on_one_entry_stops_there_alone(services, agencies,
     restarted = bootstrap(settings)
     try:
         restarted.runner.catch_up()
-        assert [s.stall for s in restarted.runner.status()] == [None] * 6
+        assert [s.stall for s in restarted.runner.status()] == [None] * 7
         assert {s.lag for s in restarted.runner.status()} == {0}
         assert chronology_count(restarted) == 5
     finally:
@@ -133,7 +133,7 @@ def test_a_failure_that_does_not_repeat_on_the_entry_alone_is_no_stall(services,
     monkeypatch.setattr(ChronologyProjection, "apply", flaky_apply)
     agencies.submit(*(police_concern(f"P-{i}") for i in range(5)))
     assert len(failures) == 2 and chronology_count(services) == 5
-    assert [s.stall for s in services.runner.status()] == [None] * 6
+    assert [s.stall for s in services.runner.status()] == [None] * 7
 
 
 def test_a_record_whose_text_no_database_stores_stalls_only_the_models_storing_it(services, agencies, settings,
