@@ -25,7 +25,7 @@ NHS = ("9434765919", "4010232137")
 UPN = ("B801200005001", "P207000016049")
 SUMMARY = "Fictional: details as recorded by the agency."
 #: The fictional councils every fictional agency serves (records name 309 and, for a move, 310).
-COUNCILS = ("309", "310")
+COUNCILS = ("309", "310", "311", "312")  # the fictional agencies serve every council their cases name
 
 
 class Agencies:

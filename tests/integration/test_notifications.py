@@ -135,7 +135,7 @@ def expected(services) -> set[tuple]:
             joins.pop(str(event.originator_id), None)
         elif isinstance(event, RecordLinkWithdrawal.Withdrawn):
             joins.pop(str(record_aggregate_id(event.agency, event.record_id)), None)
-        elif isinstance(event, Access.Logged) and event.break_glass:
+        elif isinstance(event, (Access.Logged, Access.LoggedV2)) and event.break_glass:
             comp = component(key_of[event.child])
             for council in councils(comp) - {event.local_authority}:
                 told.add((leaf, council, "break_glass_read", child_id(comp), (event.local_authority,),
