@@ -34,6 +34,7 @@ class World:
     child: str
     prompt: str
     tokens: dict[str, str]
+    leaf: int = 0  # the leaf of the agency's own record W-1
 
     def envelope(self) -> dict:
         return self.live.envelope(concern(f"roles-{next(_ids)}", agency=self.agency, subject={"nhs_number": self.nhs}))
@@ -78,7 +79,7 @@ TABLE: dict[tuple[str, str], tuple[Request, set[str]]] = {
     ("GET", "/v1/log/keys"): (lambda w: ("GET", "/v1/log/keys", {}), set(ROLES)),
     ("GET", "/v1/log/witnesses"): (lambda w: ("GET", "/v1/log/witnesses", {}), set(ROLES)),
     ("POST", "/v1/log/cosignatures"): (lambda w: ("POST", "/v1/log/cosignatures", {"content": "x\n"}), set(ROLES)),
-    ("GET", "/v1/receipts"): (lambda w: ("GET", "/v1/receipts", {"params": {"leaf_index": 0}}), {"agency", "inquiry"}),
+    ("GET", "/v1/receipts"): (lambda w: ("GET", "/v1/receipts", {"params": {"leaf_index": w.leaf}}), {"agency", "inquiry"}),
     ("POST", "/v1/admin/agencies"): (
         lambda w: ("POST", "/v1/admin/agencies", {"json": {"id": f"roles-agency-{next(_ids)}", "kind": "school",
                                                             "name": "Fictional school", "public_key": _pem(),
@@ -123,8 +124,11 @@ def statuses_for(world: World, token: str | None) -> dict[tuple[str, str], int]:
 def world(live) -> World:
     police, health = live.agency("police"), live.agency("health")
     nhs = fresh_nhs_number()
+    leaves = {}
     for agency, record_id in ((police, "W-1"), (health, "W-2")):
-        live.services.submit([live.envelope(concern(record_id, agency=agency, subject={"nhs_number": nhs}))], agency)
+        (receipt,) = live.services.submit([live.envelope(concern(record_id, agency=agency, subject={"nhs_number": nhs}))],
+                                          agency)  # fmt: skip
+        leaves[record_id] = receipt["leaf_index"]
     issued = {
         "agency": live.token("agency", agency=police),
         "practitioner": live.token("practitioner", local_authority="309"),
@@ -133,7 +137,7 @@ def world(live) -> World:
     }
     with live.client(issued["inquiry"]) as client:
         risk = client.get("/v1/risk", params={"nhs_number": nhs}).json()
-    return World(live, police, nhs, risk["child"]["id"], risk["prompts"][0]["prompt_id"], issued)
+    return World(live, police, nhs, risk["child"]["id"], risk["prompts"][0]["prompt_id"], issued, leaves["W-1"])
 
 
 def test_the_table_covers_every_operation(live):

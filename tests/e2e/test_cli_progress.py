@@ -37,8 +37,8 @@ def test_submit_and_export_draw_a_bar_on_a_terminal_only(services, registered, a
     assert status == 0 and [json.loads(line)["record_id"] for line in out.splitlines()] == [f"b-{i}" for i in range(5)]
     assert ("submit" in err and "5/5" in err) if terminal else err == "", repr(err)
     status, out, err = ledger(capsys, "export", "--out", tmp_path / "bundle", *database)
-    assert status == 0 and out.startswith("exported 7 entries")
-    assert ("export" in err and "7/7" in err) if terminal else err == ""
+    assert status == 0 and out.startswith("exported 8 entries")  # 7, and the export's own access entry
+    assert ("export" in err and "8/8" in err) if terminal else err == ""
 
 
 def test_push_draws_its_bars_on_a_terminal(services, settings, tmp_path):

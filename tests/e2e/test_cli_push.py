@@ -82,7 +82,8 @@ class Agency:
         self.key = Ed25519PrivateKey.generate()
         self.key_file = folder / "police.key"
         write_private_key(self.key_file, self.key)
-        services.ledger.register_agency(AGENCY, "police", "Northshire Police (fictional)", self.key.public_key())
+        services.ledger.register_agency(AGENCY, "police", "Northshire Police (fictional)", self.key.public_key(),
+                                        serves=["309", "310"], by="cli")
         services.runner.catch_up()
         self.token_file = folder / "token"
         self.token_file.write_text(tokens.issue(services.engine, "agency", agency=AGENCY)[0] + "\n")
@@ -114,10 +115,10 @@ def check_against_the_log(services, receipts: list[dict], count: int) -> None:
     """Each receipt names the leaf that holds its record, and the log holds each record once."""
     with services.engine.connect() as conn:
         size = max(r["leaf_index"] for r in receipts) + 1
-        log = [decode_entry(entry) for entry in entries(conn, services.ledger, 0, size)]
+        log = [decode_entry(entry) for entry in entries(conn, 0, size)]
         for receipt in receipts:
             index = receipt["leaf_index"]
-            assert base64.b64decode(receipt["leaf_hash"]) == leaf_hash(entries(conn, services.ledger, index, index + 1)[0])
+            assert base64.b64decode(receipt["leaf_hash"]) == leaf_hash(entries(conn, index, index + 1)[0])
             assert (log[index]["agency"], log[index]["record_id"]) == (receipt["agency"], receipt["record_id"])
     records = [entry["record_id"] for entry in log if entry.get("kind") == "record"]
     assert len(records) == len(set(records)) == count

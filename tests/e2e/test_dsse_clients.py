@@ -19,6 +19,7 @@ from securesystemslib.signer import CryptoSigner, SSlibKey
 
 from api.cli import main
 from domain import envelope as dsse
+from domain.keystatements import sign_statement
 from domain.entries import decode_entry
 from domain.errors import SignatureRejected
 from tests.api_live import Live, live  # noqa: F401 - the fixture
@@ -111,8 +112,9 @@ def test_a_stranger_s_key_is_refused_naming_the_keyids_seen_and_the_rule(live):
 def test_a_revoked_key_cannot_sign_by_leaving_its_keyid_out(services, registered, agency_key):
     """The fallback tries current keys only: a revoked key gains nothing from a wrong or absent hint."""
     replacement = Ed25519PrivateKey.generate()
-    services.ledger.add_key(registered, replacement.public_key())
-    services.ledger.revoke_key(registered, dsse.key_id(agency_key.public_key()), "laptop lost (fictional)")
+    services.ledger.add_key(registered, replacement.public_key(), by="cli",
+                            statement=sign_statement(registered, replacement.public_key(), agency_key))
+    services.ledger.revoke_key(registered, dsse.key_id(agency_key.public_key()), "laptop lost (fictional)", by="cli")
     signed = [sslib_envelope(json.dumps(concern(f"rev-{i}")).encode(), agency_key) for i in range(2)]
     del signed[1]["signatures"][0]["keyid"]
     for refusal in services.submit(signed):
@@ -133,7 +135,7 @@ def test_a_log_of_standard_clients_envelopes_verifies_offline_and_live(services,
     assert main(["verify", str(out), "--processes", "0"]) == 0
     assert main(["verify", *database, "--processes", "0"]) == 0
     printed = capsys.readouterr().out
-    assert printed.count("verified 6 entries") == 2, printed  # two of the agency, four records
+    assert printed.count("verified 7 entries") == 2, printed  # two of the agency, four records, the export's own look
 
 
 POOL = [Ed25519PrivateKey.generate() for _ in range(10)]

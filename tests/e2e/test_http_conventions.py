@@ -33,7 +33,8 @@ def test_head_answers_every_get_like_the_get_without_a_body(world):
         assert head.status_code == got.status_code == 200, path
         assert head.content == b"", path
         assert head.headers["content-type"] == got.headers["content-type"], path
-        assert head.headers["content-length"] == str(len(got.content)), path
+        if path != "/v1/access":  # the HEAD is itself a logged look, so the history it would show grew by one
+            assert head.headers["content-length"] == str(len(got.content)), path
     with world.live.client() as client:  # the web view's pages and the OpenAPI document too
         for path in ("/sign-in", "/v1/openapi.json"):
             assert (client.head(path).status_code, client.head(path).content) == (200, b""), path

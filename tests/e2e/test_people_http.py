@@ -26,7 +26,7 @@ def newest(services):
     event = services.ledger.mapper.to_domain_event(note)
     with services.engine.connect() as conn:
         size = tree_size(conn)
-        assert leaf_entries(conn, services.ledger, size - 1, size) == [entry_bytes(event)]
+        assert leaf_entries(conn, size - 1, size) == [entry_bytes(event)]
     return event, decode_entry(entry_bytes(event))
 
 

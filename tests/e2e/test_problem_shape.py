@@ -55,8 +55,8 @@ def test_a_bad_pem_at_the_admin_endpoints_is_invalid_key(live, pem, words):
     size = live.stored_events()
     with live.client(live.token("admin")) as client:
         for path, body in (
-            ("/v1/admin/agencies", {"id": "shape-school", "kind": "school", "name": "Fictional", "public_key": pem}),
-            (f"/v1/admin/agencies/{agency}/keys", {"public_key": pem}),
+            ("/v1/admin/agencies", {"id": "shape-school", "kind": "school", "name": "Fictional", "public_key": pem, "serves": ["309"]}),
+            (f"/v1/admin/agencies/{agency}/keys", {"public_key": pem, "override": "Fictional: testing a bad key."}),
         ):
             problem = assert_problem(client.post(path, json=body), 400, "invalid-key")
             assert problem["title"] == "The key is not a usable Ed25519 key" and words in problem["detail"], path
