@@ -147,7 +147,9 @@ def get_consistency_proof(
     return {"from": proof.size1, "to": proof.size2, "proof": [_b64(node) for node in proof.proof]}
 
 
-@router.get("/keys", responses=problems.responses(401))
+@router.get("/keys", responses={200: {"content": {"application/json": {"example": [
+    {"index": 57, "old_vkey": EXAMPLE_VKEY.strip(), "new_vkey": EXAMPLE_VKEY.strip(),
+     "statement": "(a signed note by both keys)"}]}}}, **problems.responses(401)})
 def get_key_history(principal: AnyPrincipal, services: ServicesDep) -> list[dict]:
     """Every rotation of the checkpoint key, oldest first: ``{"index", "old_vkey", "new_vkey",
     "statement"}``, the statement a signed note by both keys (docs/log-format.md). Empty until the
@@ -155,7 +157,9 @@ def get_key_history(principal: AnyPrincipal, services: ServicesDep) -> list[dict
     return services.log.key_history(principal)
 
 
-@router.get("/witnesses", responses=problems.responses(401))
+@router.get("/witnesses", responses={200: {"content": {"application/json": {"example": [
+    {"name": "witness.example/northshire-health", "vkey": "witness.example/northshire-health+9f1c2d3e+AQ..."}]}}},
+    **problems.responses(401)})
 def get_witnesses(principal: AnyPrincipal, services: ServicesDep) -> list[dict]:
     """The witnesses whose cosignatures this ledger keeps and serves: ``{"name", "vkey"}``. A
     client trusts the witnesses it configured itself; this list only says who is expected."""
@@ -182,7 +186,11 @@ def post_cosignatures(principal: AnyPrincipal, services: ServicesDep, body: Requ
     return services.log.add_cosignatures(principal, text)
 
 
-@receipts_router.get("/receipts", responses=problems.responses(400, 401, 403, 404))
+@receipts_router.get("/receipts", responses={200: {"content": {"application/json": {"example": {
+    "receipt": {"agency": "northshire-police", "record_id": "NP-2026-000123", "leaf_index": 41,
+                "leaf_hash": "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "recorded_at": "2026-03-01T10:02:11.123456Z"},
+    "entry": "(base64 entry bytes)", "vkey": EXAMPLE_VKEY.strip(), "proof": "(a C2SP tlog-proof)"}}}},
+    **problems.responses(400, 401, 403, 404)})
 def get_receipt_bundle(
     principal: ReceiptPrincipal,
     services: ServicesDep,

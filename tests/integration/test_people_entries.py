@@ -5,6 +5,8 @@ log does not show; version 1 decisions and links still decode, with their entry 
 
 from __future__ import annotations
 
+import json
+
 import base64
 import uuid
 from datetime import datetime, timezone
@@ -153,7 +155,8 @@ def test_a_version_1_event_keeps_its_topic_and_its_exact_entry_bytes(services, c
     assert stored.topic == topic
     decoded = services.ledger.mapper.to_domain_event(stored)
     assert type(decoded) is cls
-    assert entry_bytes(decoded) == golden.encode("utf-8")
+    # The v1 fields keep their bytes; the ledger's signature is one more member beside them (SPEC 6.4).
+    assert _unsigned(entry_bytes(decoded)) == golden.encode("utf-8")
 
 
 def test_version_1_decisions_and_links_made_as_before_still_read_back_through_the_runner(services, agencies) -> None:
@@ -215,7 +218,7 @@ def test_issue_and_revoke_append_one_entry_each_in_the_merkle_log_and_never_the_
     secret, info = services.admin.issue_token(COMMAND_LINE, "practitioner", local_authority="309",
                                               holder="Sam Example (fictional)", expires="2099-12-31")  # fmt: skip
     (issued,) = of_kind(services, "token_issued")
-    assert {k: v for k, v in issued.items() if k not in ("v", "at", "originator")} == {
+    assert {k: v for k, v in issued.items() if k not in ("v", "at", "originator", "ledger_sig")} == {
         "kind": "token_issued", "token_id": info.token_id, "holder": "Sam Example (fictional)",
         "role": "practitioner", "agency": None, "local_authority": "309",
         "expires_at": "2100-01-01T00:00:00.000000Z", "by": {"holder": "cli", "role": "admin", "token_id": "cli"},
@@ -315,3 +318,10 @@ def test_ledger_verify_accepts_every_new_kind(services, agencies, tmp_path, caps
     assert f"verified {size} entries" in capsys.readouterr().out
     assert main(["verify", *db, "--processes", "0"]) == 0
     assert f"verified {size} entries" in capsys.readouterr().out
+
+
+def _unsigned(entry: bytes) -> bytes:
+    """An entry's bytes without the ledger's signature member."""
+    from domain.entries import LEDGER_SIGNATURE, canonical_json
+
+    return canonical_json({k: v for k, v in json.loads(entry).items() if k != LEDGER_SIGNATURE})
