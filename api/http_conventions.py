@@ -33,6 +33,11 @@ SCHEMA_CACHE = b"public, max-age=86400"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
+#: Endpoints whose body is text by their own protocol: a witness posts its cosignature line
+#: (C2SP tlog-witness) as text/plain.
+TEXT_BODIES = frozenset({"/v1/log/cosignatures"})
+
+
 def cache_policy(path: str, query: bytes, body: bytes) -> bytes | None:
     """The Cache-Control of a 200 answer that deserves an ETag, or None for the default no-store."""
     if path in ("/v1/log/proof/inclusion", "/v1/log/proof/consistency", "/v1/log/key"):
@@ -102,7 +107,8 @@ class HTTPConventions:
             return
         headers = dict(scope["headers"])
         method = scope["method"]
-        if method in _BODY_METHODS and scope["path"].startswith("/v1/") and _has_body(headers):
+        json_only = scope["path"].startswith("/v1/") and scope["path"] not in TEXT_BODIES
+        if method in _BODY_METHODS and json_only and _has_body(headers):
             declared = headers.get(b"content-type")
             if declared is not None and not is_json(declared):
                 detail = "send the body as application/json (this endpoint takes JSON only)"
