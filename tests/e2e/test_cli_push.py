@@ -95,14 +95,14 @@ class Agency:
         path.write_text("".join(json.dumps(concern(f"P-{i}", **fields)) + "\n" for i in ids))
         return path
 
-    def push(self, port: int, *files: Path, wait: bool = True, **options):
+    def push(self, port: int, *files: Path, wait: bool = True, stderr=subprocess.PIPE, **options):
         arguments = {"url": f"http://127.0.0.1:{port}", "key": self.key_file, "vkey": self.vkey,
                      "receipts": self.receipts, "token-file": self.token_file, "backoff": "0.2", **options}  # fmt: skip
         command = [sys.executable, "-c", RUN_CLI, "push", *map(str, files)]
         for name, value in arguments.items():
             command += [f"--{name}", str(value)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-        process = subprocess.Popen(command, cwd=self.folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        process = subprocess.Popen(command, cwd=self.folder, env=env, stdout=subprocess.PIPE, stderr=stderr,
                                    text=True)  # fmt: skip
         return process.communicate(timeout=600) + (process.returncode,) if wait else process
 
@@ -231,3 +231,59 @@ def test_push_loads_no_web_framework_and_an_absent_ledger_is_exit_3(tmp_path):
         cwd=tmp_path,
     )  # fmt: skip
     assert result == {"status": 3, "web": []}
+
+
+@pytest.mark.slow
+def test_ten_thousand_records_on_a_terminal_survive_a_restart_and_every_receipt_verifies(services, settings, tmp_path):
+    """The issue's load: 10,000 records pushed from a terminal (so the bars are drawn), the server
+    killed after 5,000, started again, and a receipts file whose every line verifies."""
+    import pty
+
+    agency = Agency(services, tmp_path)
+    count, batch = 10_000, 200
+    records = agency.records("records.jsonl", range(count))
+    port = free_port()
+    main_fd, terminal_fd = pty.openpty()
+    shown = bytearray()
+
+    def drain(until) -> None:
+        """Read the terminal until ``until()`` holds or the push ends (bounded by the deadline)."""
+        import select
+
+        deadline = time.monotonic() + 900
+        while not until():
+            assert time.monotonic() < deadline, shown.decode("utf-8", "replace")[-2000:]
+            ready, _, _ = select.select([main_fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(main_fd, 65536)
+                except OSError:  # the terminal closed: the push has ended
+                    return
+                if not chunk:
+                    return
+                shown.extend(chunk)
+
+    def receipts_held() -> int:
+        return agency.receipts.read_text().count("\n") if agency.receipts.exists() else 0
+
+    with serving(settings, tmp_path, port, HANG_AFTER.format(batches=count // batch // 2)) as first:
+        push = agency.push(port, records, wait=False, stderr=terminal_fd, **{"batch-size": batch, "retries": 60})
+        drain(lambda: receipts_held() >= count // 2 or push.poll() is not None)
+        assert push.poll() is None, shown.decode("utf-8", "replace")
+        first.kill()  # mid-request: the next batch is never answered
+        first.wait(timeout=30)
+    assert receipts_held() == count // 2
+    with serving(settings, tmp_path, port):
+        drain(lambda: push.poll() is not None)
+        out = push.communicate(timeout=600)[0]
+    os.close(terminal_fd)
+    drain(lambda: False)  # whatever is left on the terminal
+    os.close(main_fd)
+    text = shown.decode("utf-8", "replace")
+    assert push.returncode == 0 and out == "", text[-2000:]
+    assert f"{count}/{count}" in text and "retry 1 of 60" in text  # the bar reached the end; the restart was met
+    assert f"{count} records read: {count} recorded now, 0 skipped" in text
+    assert f"{count} of {count} receipts verified" in text
+    receipts = receipts_of(agency.receipts)
+    assert sorted(r["record_id"] for r in receipts) == sorted(f"P-{i}" for i in range(count))
+    check_against_the_log(services, receipts, count)
