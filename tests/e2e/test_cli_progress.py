@@ -8,7 +8,6 @@ import os
 import pty
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -16,7 +15,7 @@ from api.cli import main
 from domain import envelope as dsse
 from tests.conftest import concern
 from tests.served_process import free_port
-from tests.e2e.test_cli_push import RUN_CLI, Agency, serving
+from tests.e2e.test_cli_push import RUN_CLI, Agency, read_terminal, serving
 
 
 def ledger(capsys, *args) -> tuple[int, str, str]:
@@ -52,16 +51,8 @@ def test_push_draws_its_bars_on_a_terminal(services, settings, tmp_path):
     with serving(settings, tmp_path, port):
         process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=terminal_fd)
         os.close(terminal_fd)
-        shown = b""
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                chunk = os.read(main_fd, 4096)
-            except OSError:  # the terminal closed: the push has ended
-                break
-            if not chunk:
-                break
-            shown += chunk
+        shown = bytearray()
+        read_terminal(main_fd, shown, seconds=300)
         out = process.communicate(timeout=300)[0]
         os.close(main_fd)
     assert process.returncode == 0, shown

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
 import time
@@ -105,6 +107,22 @@ class Agency:
         process = subprocess.Popen(command, cwd=self.folder, env=env, stdout=subprocess.PIPE, stderr=stderr,
                                    text=True)  # fmt: skip
         return process.communicate(timeout=600) + (process.returncode,) if wait else process
+
+
+def read_terminal(fd: int, shown: bytearray, until=lambda: False, seconds: float = 900) -> None:
+    """Add what a command writes to the terminal ``fd`` to ``shown`` until ``until()`` holds or the
+    terminal closes (the command ended); fails with what was shown after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not until():
+        assert time.monotonic() < deadline, shown.decode("utf-8", "replace")[-2000:]
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the terminal closed: the command has ended
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
 
 
 def receipts_of(path: Path) -> list[dict]:
@@ -237,8 +255,6 @@ def test_push_loads_no_web_framework_and_an_absent_ledger_is_exit_3(tmp_path):
 def test_ten_thousand_records_on_a_terminal_survive_a_restart_and_every_receipt_verifies(services, settings, tmp_path):
     """The issue's load: 10,000 records pushed from a terminal (so the bars are drawn), the server
     killed after 5,000, started again, and a receipts file whose every line verifies."""
-    import pty
-
     agency = Agency(services, tmp_path)
     count, batch = 10_000, 200
     records = agency.records("records.jsonl", range(count))
@@ -246,38 +262,21 @@ def test_ten_thousand_records_on_a_terminal_survive_a_restart_and_every_receipt_
     main_fd, terminal_fd = pty.openpty()
     shown = bytearray()
 
-    def drain(until) -> None:
-        """Read the terminal until ``until()`` holds or the push ends (bounded by the deadline)."""
-        import select
-
-        deadline = time.monotonic() + 900
-        while not until():
-            assert time.monotonic() < deadline, shown.decode("utf-8", "replace")[-2000:]
-            ready, _, _ = select.select([main_fd], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(main_fd, 65536)
-                except OSError:  # the terminal closed: the push has ended
-                    return
-                if not chunk:
-                    return
-                shown.extend(chunk)
-
     def receipts_held() -> int:
         return agency.receipts.read_text().count("\n") if agency.receipts.exists() else 0
 
     with serving(settings, tmp_path, port, HANG_AFTER.format(batches=count // batch // 2)) as first:
         push = agency.push(port, records, wait=False, stderr=terminal_fd, **{"batch-size": batch, "retries": 60})
-        drain(lambda: receipts_held() >= count // 2 or push.poll() is not None)
+        read_terminal(main_fd, shown, lambda: receipts_held() >= count // 2 or push.poll() is not None)
         assert push.poll() is None, shown.decode("utf-8", "replace")
         first.kill()  # mid-request: the next batch is never answered
         first.wait(timeout=30)
     assert receipts_held() == count // 2
     with serving(settings, tmp_path, port):
-        drain(lambda: push.poll() is not None)
+        read_terminal(main_fd, shown, lambda: push.poll() is not None)
         out = push.communicate(timeout=600)[0]
     os.close(terminal_fd)
-    drain(lambda: False)  # whatever is left on the terminal
+    read_terminal(main_fd, shown)  # whatever is left on the terminal
     os.close(main_fd)
     text = shown.decode("utf-8", "replace")
     assert push.returncode == 0 and out == "", text[-2000:]
