@@ -14,6 +14,8 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from api.tokens import Principal
 from api.usecases.children import ChildSelector, Look
@@ -203,3 +205,43 @@ def test_another_childs_entry_with_a_valid_proof_is_refused(services, agencies):
     other_child = {**riley.manifest, "child": jordan.manifest["child"]}
     with pytest.raises(IntegrityFailure, match="not about child"):
         verify_child_bundle(replace(riley, manifest=other_child), verifier(services))
+
+
+@st.composite
+def alterations(draw, bundle: ChildBundle):
+    """One byte of one entry, leaf hash, proof hash or the checkpoint note, changed."""
+    where = draw(st.sampled_from(["entry", "leaf_hash", "proof", "checkpoint"]))
+    mask = draw(st.integers(1, 255))
+    if where == "checkpoint":
+        note = bundle.checkpoint.encode()
+        at = draw(st.integers(0, len(note) - 1))
+        changed = note[:at] + bytes([note[at] ^ mask]) + note[at + 1 :]
+        return replace(bundle, checkpoint=changed.decode("utf-8", "replace"))
+    position = draw(st.integers(0, len(bundle.leaves) - 1))
+    leaf = bundle.leaves[position]
+    if where == "proof":
+        if not leaf.proof:
+            return replace(bundle, checkpoint=bundle.checkpoint + "x")
+        node = draw(st.integers(0, len(leaf.proof) - 1))
+        at = draw(st.integers(0, 31))
+        proof = list(leaf.proof)
+        proof[node] = proof[node][:at] + bytes([proof[node][at] ^ mask]) + proof[node][at + 1 :]
+        return _tampered(bundle, position, proof=tuple(proof))
+    data = getattr(leaf, where)
+    at = draw(st.integers(0, len(data) - 1))
+    return _tampered(bundle, position, **{where: data[:at] + bytes([data[at] ^ mask]) + data[at + 1 :]})
+
+
+def test_every_single_byte_change_is_caught(services, agencies):
+    build_case(services, agencies)
+    bundle = services.inquiry.child_bundle(INQUIRY, ChildSelector(nhs_number=NHS[0]))
+    key = verifier(services)
+    verify_child_bundle(bundle, key)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(alterations(bundle))
+    def check(altered: ChildBundle) -> None:
+        with pytest.raises((IntegrityFailure, BundleProblem)):
+            verify_child_bundle(altered, key)
+
+    check()
