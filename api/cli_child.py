@@ -72,6 +72,8 @@ def is_child_bundle(path: Path) -> bool:
 def cmd_verify_child(path: Path, args: argparse.Namespace) -> int:
     """Verify a bundle offline; ``leaf N: why`` or ``bundle: why`` and exit status 1 when it fails."""
     notes = []
+    if args.checkpoint or args.witness:
+        notes.append("--checkpoint and --witness apply to a full export or the database, not to a child's bundle")
     try:
         bundle = read_bundle(path)
         if args.vkey:

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from domain import merkle
-from domain.agency_history import KEY_KINDS, AgencyHistory, FlaggedKey
+from domain.agency_history import KEY_KINDS, AgencyHistory, EntryProblem, FlaggedKey
 from domain.audit import audit_chunk, read_entry
 from domain.checkpoint import Checkpoint, NoteVerifier, verify_checkpoint
 from domain.checkpoint_keys import ENTRY_KIND as ROTATION_KIND
@@ -121,7 +121,7 @@ def parse_leaf(data: object) -> BundleLeaf:
 
 def parse_bundle(data: object) -> ChildBundle:
     """A bundle from its JSON form; BundleProblem when it is not one."""
-    if not isinstance(data, dict) or not isinstance(data.get("manifest"), dict) or not isinstance(data.get("entries"), list):
+    if not isinstance(data, dict) or not isinstance(data.get("manifest"), dict) or type(data.get("entries")) is not list:
         raise BundleProblem(f"not a {BUNDLE_KIND} document")
     if not isinstance(data.get("checkpoint"), str) or not isinstance(data.get("vkey"), str):
         raise BundleProblem("the bundle lacks its checkpoint or vkey")
@@ -140,38 +140,53 @@ def verify_child_bundle(bundle: ChildBundle, verifier: NoteVerifier) -> Verified
         raise BundleProblem("the entries are not the leaves the manifest lists, each once in ascending order")
     entries = {leaf.index: _entry(leaf) for leaf in bundle.leaves}
     checkpoint, history = _checkpoint(bundle, verifier, entries)
-    keys = _agency_keys(entries.values())
-    ledger_keys = tuple(key.public_key.public_bytes_raw() for key in history.keys)
-    agencies, listed, signed_from, unsigned = AgencyHistory(), [], None, 0
+    checker = _LeafChecker(checkpoint, _agency_keys(entries.values()),
+                           tuple(key.public_key.public_bytes_raw() for key in history.keys))  # fmt: skip
+    listed = []
     for leaf in bundle.leaves:
-        try:
-            merkle.verify_inclusion(leaf.leaf_hash, leaf.index, checkpoint.size, leaf.proof, checkpoint.root)
-        except ProofError:
-            raise IntegrityFailure(leaf.index, "its inclusion proof does not lead to the checkpoint's root") from None
-        report = audit_chunk(leaf.index, [(leaf.entry, leaf.leaf_hash)], keys, ledger_keys)
-        if report.failure is not None:
-            raise IntegrityFailure(*report.failure)
-        if report.unsigned and signed_from is not None:
-            raise IntegrityFailure(leaf.index, f"the entry carries no ledger signature, though the ledger signed "
-                                               f"leaf {signed_from} before it: it was not written by the ledger")  # fmt: skip
-        unsigned += len(report.unsigned)
-        signed_from = report.signed_from if signed_from is None else signed_from
-        try:
-            for event in report.key_events:
-                agencies.apply(event)
-            for use in report.key_uses:
-                agencies.use(use)
-        except Exception as problem:  # EntryProblem: the key history does not allow this step
-            raise IntegrityFailure(leaf.index, str(problem)) from None
-        kind = entries[leaf.index]["kind"]
-        if kind in KEY_HISTORY_KINDS:
+        checker.check(leaf)
+        if entries[leaf.index]["kind"] in KEY_HISTORY_KINDS:
             listed.append(leaf.index)
         else:
             child.require_about(leaf.index, entries[leaf.index])
     if listed != man.get("key_history"):
         raise BundleProblem("the manifest's key_history is not the bundle's key history entries")
-    notes = [f"{unsigned} entries carry no ledger signature: written before the ledger signed its entries"] if unsigned else []
-    return VerifiedBundle(child.id, len(indexes) - len(listed), len(listed), checkpoint, agencies.flagged(), notes)
+    notes = [f"{checker.unsigned} entries carry no ledger signature: written before the ledger signed its entries"]
+    return VerifiedBundle(child.id, len(indexes) - len(listed), len(listed), checkpoint, checker.agencies.flagged(),
+                          notes if checker.unsigned else [])  # fmt: skip
+
+
+class _LeafChecker:
+    """Each leaf in turn, in leaf order: its proof, the checks ``ledger verify`` makes of an entry
+    on its own (domain/audit ``audit_chunk``), and the agencies' key history replayed up to it."""
+
+    def __init__(self, checkpoint: Checkpoint, keys: dict[str, bytes], ledger_keys: tuple[bytes, ...]) -> None:
+        self.checkpoint, self.keys, self.ledger_keys = checkpoint, keys, ledger_keys
+        self.agencies = AgencyHistory()
+        self.signed_from: int | None = None  # the first leaf of the bundle the ledger signed
+        self.unsigned = 0
+
+    def check(self, leaf: BundleLeaf) -> None:
+        try:
+            merkle.verify_inclusion(leaf.leaf_hash, leaf.index, self.checkpoint.size, leaf.proof, self.checkpoint.root)
+        except ProofError:
+            raise IntegrityFailure(leaf.index, "its inclusion proof does not lead to the checkpoint's root") from None
+        report = audit_chunk(leaf.index, [(leaf.entry, leaf.leaf_hash)], self.keys, self.ledger_keys)
+        if report.failure is not None:
+            raise IntegrityFailure(*report.failure)
+        if report.unsigned and self.signed_from is not None:
+            raise IntegrityFailure(leaf.index, "the entry carries no ledger signature, though the ledger signed leaf "
+                                               f"{self.signed_from} before it: it was not written by the ledger")  # fmt: skip
+        self.unsigned += len(report.unsigned)
+        if self.signed_from is None:
+            self.signed_from = report.signed_from
+        try:
+            for event in report.key_events:
+                self.agencies.apply(event)
+            for use in report.key_uses:
+                self.agencies.use(use)
+        except EntryProblem as problem:  # the key history so far does not allow this step
+            raise IntegrityFailure(leaf.index, str(problem)) from None
 
 
 def _agency_keys(entries: Iterable[dict]) -> dict[str, bytes]:
@@ -191,7 +206,7 @@ def _entry(leaf: BundleLeaf) -> dict:
     """The decoded entry, or IntegrityFailure at its leaf."""
     try:
         return read_entry(leaf.entry)
-    except Exception as problem:  # EntryProblem
+    except EntryProblem as problem:
         raise IntegrityFailure(leaf.index, str(problem)) from None
 
 
