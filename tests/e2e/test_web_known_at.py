@@ -91,7 +91,7 @@ def test_an_approximate_date_reads_about_in_the_header_and_the_table(page, demo_
     key = read_private_key(demo_live.demo.directory / "keys" / f"{SOCIAL_CARE}.key")
     payload = {"agency": SOCIAL_CARE, "record_id": "CSC-26-4001", "type": "concern", "local_authority": "990",
                "subject": {"nhs_number": "9991590838"}, "occurred_at": "2026-09-01", "occurred_at_approximate": True,
-               "category": "looked_after_start", "summary": "Robin accommodated under section 20 (fictional)."}  # fmt: skip
+               "category": "looked_after_start", "summary": "Robin accommodated (fictional)."}  # fmt: skip
     (receipt,) = demo_live.services.submit([dsse.sign(json.dumps(payload).encode(), key)], acting_agency=SOCIAL_CARE)
     assert "leaf_index" in receipt, receipt
     demo_live.services.writes.exclusive(demo_live.services.runner.catch_up)

@@ -27,7 +27,7 @@ from tests.fictional_case import (
 )
 
 PRACTITIONER = Principal("0123456789abcdef", "practitioner", local_authority="309", holder="Sam Example (fictional)")
-DEMO_PRACTITIONER = Principal("0123456789abcdef", "practitioner", local_authority="990", holder="Sam Example (fictional)")
+DEMO_PRACTITIONER = Principal("0123456789abcdef", "practitioner", local_authority="990", holder="Sam (fictional)")
 
 
 def a_moment_later() -> datetime:
@@ -63,7 +63,8 @@ def test_the_demo_header_as_known_before_the_referral_holds_no_police_reference_
 def test_a_child_joined_later_is_shown_as_it_stood_under_the_id_asked_for(services, agencies):
     school_case(agencies, link=False)
     before_link = a_moment_later()
-    link = identity_link(SOCIAL_CARE, "MASH-2026-0042", [{"nhs_number": NHS[0]}, {"agency": POLICE, "local_id": "NP-P-58812"}])
+    police = {"agency": POLICE, "local_id": "NP-P-58812"}
+    link = identity_link(SOCIAL_CARE, "MASH-2026-0042", [{"nhs_number": NHS[0]}, police])
     agencies.submit(link | {"local_authority": "310"})  # the family has moved
     services.runner.catch_up()
     with services.engine.connect() as conn:
@@ -71,7 +72,7 @@ def test_a_child_joined_later_is_shown_as_it_stood_under_the_id_asked_for(servic
         assert resolve_child(conn, nhs_number=NHS[0]).id != health_id_then  # the police key's older id won
     now = page(services, PRACTITIONER, health_id_then)
     then = page(services, PRACTITIONER, health_id_then, before_link)
-    assert {"agency": POLICE, "local_id": "NP-P-58812"} in now.child.identifiers and "Riley Heart" in now.known.names
+    assert police in now.child.identifiers and "Riley Heart" in now.known.names
     assert now.known.councils == ("309", "310")
     assert then.child.identifiers == [{"nhs_number": NHS[0]}] and then.known.names == ("Riley Hart",)
     assert then.known.councils == ("309",)

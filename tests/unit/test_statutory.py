@@ -67,8 +67,8 @@ def test_on_the_same_day_the_later_recorded_event_wins():
 
 
 def test_statuses_are_independent_and_listed_in_a_fixed_order():
-    found = current_statuses([event("looked_after_start", 2), event(PLAN_START, 3), event("child_in_need_plan_start", 1),
-                              event("child_in_need_plan_end", 2)])  # fmt: skip
+    found = current_statuses([event("looked_after_start", 2), event(PLAN_START, 3),
+                              event("child_in_need_plan_start", 1), event("child_in_need_plan_end", 2)])
     assert [s.status for s in found] == ["child_protection_plan", "looked_after"]
 
 
