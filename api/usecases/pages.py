@@ -18,11 +18,11 @@ from sqlalchemy import Connection, select
 from api.tokens import Principal
 from api.usecases.children import Admitted, ChildSelector, Look, read_child
 from api.usecases.practitioners import ChronologyFilter, ShownMatch, shown_matches
+from domain.records import parse_occurred_at
+from domain.statutory import STATUTORY_CATEGORIES, StatutoryEvent, StatutoryStatus, current_statuses
 from projections.access import AccessRead, child_ids, reads_of
 from projections.checkpoints import StoredCheckpoint
 from projections.chronology import ChronologyEntry, child_local_authorities, chronology
-from domain.records import parse_occurred_at
-from domain.statutory import STATUTORY_CATEGORIES, StatutoryEvent, StatutoryStatus, current_statuses
 from projections.identity import Child, to_micros
 from projections.matching import profiles
 from projections.risk import Prompt, risk_prompts
@@ -120,7 +120,7 @@ class Pages:
                 date_from=narrow.date_from, date_to=narrow.date_to,
             )  # fmt: skip
             names = {a: self.services.ledger.agency(a).name for a in dict.fromkeys(e.agency for e in everything)}
-            return Picture(
+            return Picture(  # who has looked: under every id the child has now, up to this moment
                 child=child,
                 known=known_as(conn, child, everything, look.as_of) if seen.shown else KnownAs(known_then=False),
                 everything=everything,
