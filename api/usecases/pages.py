@@ -120,7 +120,7 @@ class Pages:
                 date_from=narrow.date_from, date_to=narrow.date_to,
             )  # fmt: skip
             names = {a: self.services.ledger.agency(a).name for a in dict.fromkeys(e.agency for e in everything)}
-            return Picture(  # who has looked: under every id the child has now, up to this moment
+            return Picture(
                 child=child,
                 known=known_as(conn, child, everything, look.as_of) if seen.shown else KnownAs(known_then=False),
                 everything=everything,
@@ -128,7 +128,7 @@ class Pages:
                 prompts=risk_prompts(conn, child.id, as_of=look.as_of),
                 agency_names=names,
                 matches=shown_matches(conn, principal, child.id) if with_matches else [],
-                reads=[] if for_print else reads_of(conn, child_ids(conn, seen.current)),
+                reads=[] if for_print else reads_of(conn, child_ids(conn, seen.current)),  # every id, up to now
             )
 
         if not for_print:  # who has looked, up to this moment
