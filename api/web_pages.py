@@ -33,9 +33,12 @@ def label(value: str | None) -> str:
 
 
 def format_when(moment: datetime | str | None, precision: str | None = None) -> str:
-    """A moment for people: ``13 Jul 2026 19:05 +01:00``, or ``19 Mar 2026`` for a date alone."""
+    """A moment for people: ``13 Jul 2026 19:05 +01:00``, ``19 Mar 2026`` for a date alone, ``about
+    19 Mar 2026`` for a date its agency marked approximate (precision ``about``)."""
     if moment is None:
         return "–"
+    if precision == "about":
+        return f"about {format_when(moment)}"
     if isinstance(moment, str):
         if precision == "date" or len(moment) == 10:
             return date.fromisoformat(moment).strftime("%-d %b %Y")

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow  # a browser process per module
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".ci-artifacts"
 LANES = {
     "northshire-health-visiting": 2, "elmwood-surgery": 4, "northshire-police": 3, "northshire-ed": 3,
-    "little-acorns-nursery": 4, "northshire-childrens-services": 3,
+    "little-acorns-nursery": 4, "northshire-childrens-services": 5,
 }  # fmt: skip
 
 
