@@ -211,7 +211,7 @@ def _timeline_item(entry: ChronologyEntry, highlighted: set[tuple[str, str]], ag
         said.append("new since you last looked")
     return TimelineItem(entry.leaf_index, entry.agency, when, entry.status,
                         f"{', '.join(said)}: {text[:120]}", (entry.agency, entry.record_id) in highlighted,
-                        entry.category, entry.leaf_index in new)  # fmt: skip
+                        entry.category or entry.type, entry.leaf_index in new)  # fmt: skip
 
 
 def back_query(back: str, **extra: str) -> dict[str, str]:

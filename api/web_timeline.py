@@ -64,6 +64,9 @@ CATEGORY_STYLES: dict[str, MarkStyle] = {
     "parental_mental_health": MarkStyle("#3d5a00", "triangle_right"),
     "routine_contact": MarkStyle("#00703c", "circle"),
     "other": MarkStyle("#484949", "circle"),
+    # entries that carry no category of their own are drawn by their type
+    "identity_link": MarkStyle("#1d4e9e", "circle"),
+    "retraction": MarkStyle("#b10e1e", "x"),
 }
 DEFAULT_STYLE = MarkStyle("#484949", "circle")
 
@@ -116,7 +119,7 @@ class TimelineItem:
     status: str
     label: str
     highlighted: bool = False
-    category: str | None = None
+    category: str | None = None  # or the type of an entry without one (a retraction, an identity link)
     new: bool = False  # recorded since the reader last looked
 
     @property
