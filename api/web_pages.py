@@ -105,7 +105,8 @@ class ViewQuery:
         out = []
         for months, words in ZOOMS:
             start = _months_before(end, months)
-            out.append((words, self.query(date_from=start, date_to=None), (self.date_from, self.date_to) == (start, None)))
+            shown = (self.date_from, self.date_to) == (start, None)
+            out.append((words, self.query(date_from=start, date_to=None), shown))
         out.append(("all dates", self.query(date_from=None, date_to=None), not (self.date_from or self.date_to)))
         return out
 
@@ -205,7 +206,8 @@ def _timeline_item(entry: ChronologyEntry, highlighted: set[tuple[str, str]], ag
     said = [format_when(entry.occurred_at, entry.occurred_precision) if entry.occurred_at else format_when(when)]
     if entry.leaf_index in ages:
         said.append(ages[entry.leaf_index])
-    said.append(label(entry.category or entry.type) + (" (significant)" if style_of(entry.category).significant else ""))
+    significant = " (significant)" if style_of(entry.category).significant else ""
+    said.append(label(entry.category or entry.type) + significant)
     said.append(entry.status)
     if entry.leaf_index in new:
         said.append("new since you last looked")
@@ -216,5 +218,6 @@ def _timeline_item(entry: ChronologyEntry, highlighted: set[tuple[str, str]], ag
 
 def back_query(back: str, **extra: str) -> dict[str, str]:
     """The view a form came from (its query string, as posted), plus a note of what was done."""
-    kept = {k: v for k, v in parse_qsl(back) if k in ("as_of", "agency", "category", "from", "to", "highlight", "order")}
+    keep = ("as_of", "agency", "category", "from", "to", "highlight", "order")
+    kept = {k: v for k, v in parse_qsl(back) if k in keep}
     return kept | extra

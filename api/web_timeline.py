@@ -89,7 +89,8 @@ def _polygon(x: float, y: float, r: float, sides: int, turn: float, inner: float
 
 def _plus(x: float, y: float, r: float, turn: float) -> str:
     w = r * 0.38
-    corners = [(w, r), (w, w), (r, w), (r, -w), (w, -w), (w, -r), (-w, -r), (-w, -w), (-r, -w), (-r, w), (-w, w), (-w, r)]
+    corners = [(w, r), (w, w), (r, w), (r, -w), (w, -w), (w, -r),
+               (-w, -r), (-w, -w), (-r, -w), (-r, w), (-w, w), (-w, r)]  # fmt: skip
     cos, sin = math.cos(math.radians(turn)), math.sin(math.radians(turn))
     return "M" + " L".join(f"{x + a * cos - b * sin:.1f},{y + a * sin + b * cos:.1f}" for a, b in corners) + " Z"
 
@@ -236,7 +237,7 @@ def layout(items: Sequence[TimelineItem], agencies: Sequence[tuple[str, str]]) -
 
     top = TOP_PAD
     for lane in lanes.values():
-        mine = sorted((item for item in items if item.agency == lane.agency), key=lambda i: (_utc(i.when), i.leaf_index))
+        mine = sorted((i for i in items if i.agency == lane.agency), key=lambda i: (_utc(i.when), i.leaf_index))
         xs = [x_of(item.when) for item in mine]
         levels = stack_levels(xs)
         rows = max(levels, default=0) + 1

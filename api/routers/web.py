@@ -230,7 +230,7 @@ def view_query(
     break_glass: Annotated[str, Query(max_length=1000)] = "",
     order: Annotated[str, Query(max_length=10)] = "",
 ) -> web_pages.ViewQuery:
-    """The view's query string: "as known at", filters, a highlighted prompt, a break-glass reason, the table's order."""
+    """The view's query string: "as known at", filters, a highlighted prompt, a break-glass reason, the order."""
     return web_pages.ViewQuery.parse(as_of, agency, category, date_from, date_to, highlight, break_glass, order)
 
 

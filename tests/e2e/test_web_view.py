@@ -52,7 +52,8 @@ def test_the_date_range_shortcuts_set_from_and_keep_the_view(demo_live):
     client = demo_live.signed_in(demo_live.practitioner)
     page = child_page(demo_live, client, order="newest").text
     zoom = page.split('aria-label="Date range shown"')[1].split("</nav>")[0]
-    links = dict((words, href.replace("&amp;", "&")) for href, words in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', zoom))
+    found = re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', zoom)
+    links = {words: href.replace("&amp;", "&") for href, words in found}
     assert set(links) == {"last 3 months", "last 6 months", "last 12 months", "all dates"}
     since = re.search(r"from=(\d{4}-\d\d-\d\d)", links["last 3 months"]).group(1)
     assert "order=newest" in links["last 3 months"] and "from=" not in links["all dates"]
@@ -97,7 +98,8 @@ def test_the_print_is_marked_names_agencies_and_the_reader_and_keeps_leaves_and_
     client = demo_live.signed_in(demo_live.practitioner)
     page = client.get(f"/children/{demo_live.child_id()}/print").text
     assert page.count("OFFICIAL-SENSITIVE") >= 2
-    assert 'data-testid="marking-top">OFFICIAL-SENSITIVE' in page and 'data-testid="marking-bottom">OFFICIAL-SENSITIVE' in page
+    assert 'data-testid="marking-top">OFFICIAL-SENSITIVE' in page
+    assert 'data-testid="marking-bottom">OFFICIAL-SENSITIVE' in page
     printed = re.search(r'data-testid="printed-by">([^<]+)<', page).group(1)
     assert re.match(r"\d+ \w+ 2\d{3} \d\d:\d\d:\d\d UTC by Sam Example \(practitioner, council 990\)", printed)
     prompts = re.findall(r'<li class="prompt-line">(.*?)</li>', page, re.S)
