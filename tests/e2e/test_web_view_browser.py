@@ -164,3 +164,11 @@ def test_axe_finds_no_serious_or_critical_accessibility_violation(page, demo_liv
     blocking = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
                 for v in results.response["violations"] if v["impact"] in BLOCKING]  # fmt: skip
     assert not blocking, blocking
+
+
+def test_the_accessibility_check_can_fail(page, demo_live):
+    """The same check on a page spoilt on purpose: an input without its label is a critical violation."""
+    page.goto(demo_live.base_url + "/sign-in")
+    page.evaluate("document.querySelector('label[for=token]').remove()")
+    violations = Axe().run(page).response["violations"]
+    assert any(v["id"] == "label" and v["impact"] in BLOCKING for v in violations), violations
