@@ -188,7 +188,7 @@ def page_model(picture: Picture, view: ViewQuery) -> PageModel:
         if prompt.prompt_id == view.highlight:
             highlighted = {(r["agency"], r["record_id"]) for r in prompt.records}
     lanes = [(a, names[a]) for a in names if view.agency in (None, a)]
-    timeline = layout([_timeline_item(e, highlighted, ages, new) for e in picture.entries], lanes)
+    timeline = layout([_timeline_item(e, highlighted, ages, new) for e in picture.entries], lanes, born)
     return PageModel(
         child=picture.child, known=picture.known, entries=picture.entries, prompts=picture.prompts,
         agency_names=names, matches=picture.matches, reads=picture.reads, checkpoint=picture.checkpoint,

@@ -15,7 +15,9 @@ import math
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+
+from domain.ages import age_words
 
 WIDTH = 1000
 LABEL_WIDTH = 270
@@ -24,6 +26,7 @@ LANE_HEIGHT = 50  # at least; a lane with stacked marks or a long name is taller
 LABEL_LINE = 16
 LABEL_CHARS = 30  # a lane name wraps at about this many characters, never cut
 AXIS_HEIGHT = 34
+AGE_ROW = 18  # under the months, the child's age at each, when a date of birth is known
 TOP_PAD = 8
 MIN_SPAN = timedelta(days=14)
 MAX_TICKS = 12
@@ -144,6 +147,7 @@ class Mark:
 class Tick:
     x: float
     label: str
+    age: str = ""  # the child's age on that day: "4 months"
 
 
 @dataclass
@@ -212,11 +216,12 @@ def _lane_height(lane: Lane, rows: int) -> float:
     return max(LANE_HEIGHT, rows * STACK_STEP + 14, label)
 
 
-def layout(items: Sequence[TimelineItem], agencies: Sequence[tuple[str, str]]) -> Timeline:
+def layout(items: Sequence[TimelineItem], agencies: Sequence[tuple[str, str]], born: date | None = None) -> Timeline:
     """Place each item in its agency's lane at its time; ``agencies`` gives lane order and names.
 
     Lanes appear for every listed agency (an empty lane says "this agency recorded nothing here"),
-    plus any agency an item names that is not listed, in order of first appearance.
+    plus any agency an item names that is not listed, in order of first appearance. With ``born``,
+    each month on the axis also says how old the child was then.
     """
     names = dict(agencies)
     order = [agency for agency, _ in agencies]
@@ -251,5 +256,9 @@ def layout(items: Sequence[TimelineItem], agencies: Sequence[tuple[str, str]]) -
         return Timeline(list(lanes.values()), [], axis_y + AXIS_HEIGHT, axis_y)
     months = month_starts(start, end)
     step = max(1, -(-len(months) // MAX_TICKS))  # thin long spans to at most MAX_TICKS labels
-    ticks = [Tick(x_of(month), month.strftime("%b %Y")) for month in months[::step]]
-    return Timeline(list(lanes.values()), ticks, axis_y + AXIS_HEIGHT, axis_y)
+    ticks = [Tick(x_of(month), month.strftime("%b %Y"), _tick_age(born, month.date())) for month in months[::step]]
+    return Timeline(list(lanes.values()), ticks, axis_y + AXIS_HEIGHT + (AGE_ROW if born else 0), axis_y)
+
+
+def _tick_age(born: date | None, day: date) -> str:
+    return "" if born is None else age_words(born, day).removesuffix(" old")

@@ -113,3 +113,12 @@ def test_every_shape_stays_close_to_its_centre(shape, x, y):
     if shape != "circle":
         xs, ys = numbers[0::2], numbers[1::2]
         assert all(abs(px - x) <= 1.5 * r for px in xs) and all(abs(py - y) <= 1.5 * r for py in ys)
+
+
+def test_with_a_date_of_birth_each_month_on_the_axis_says_how_old_the_child_was():
+    born = datetime(2026, 2, 9).date()
+    timeline = layout([item(0, "a", 0), item(1, "a", 240)], [], born)
+    assert [(t.label, t.age) for t in timeline.ticks][:3] == [("Mar 2026", "2 weeks"), ("Apr 2026", "1 month"),
+                                                               ("May 2026", "2 months")]  # fmt: skip
+    assert timeline.height > layout([item(0, "a", 0), item(1, "a", 240)], []).height
+    assert all(t.age == "" for t in layout([item(0, "a", 0)], []).ticks)
