@@ -161,7 +161,7 @@ class PageModel:
 def _birth(picture: Picture) -> date | None:
     """The earliest date of birth the records state: ages are never later than the child could be."""
     stated = [d for d in picture.known.dates_of_birth if d]
-    return date.fromisoformat(min(stated)[:10]) if stated else None
+    return date.fromisoformat(str(min(stated))[:10]) if stated else None
 
 
 def _ages(entries: list[ChronologyEntry], born: date | None) -> dict[int, str]:
