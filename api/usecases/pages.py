@@ -57,6 +57,7 @@ class Picture:
     matches: list[ShownMatch] = field(default_factory=list)
     reads: list[AccessRead] = field(default_factory=list)
     checkpoint: StoredCheckpoint | None = None
+    last_look: datetime | None = None  # the reader's own previous look at this child, if any
 
 
 def known_as(conn: Connection, child: Child, entries: list[ChronologyEntry], as_of: datetime | None) -> KnownAs:
@@ -90,6 +91,17 @@ def statutory_events(entries: list[ChronologyEntry]) -> list[StatutoryEvent]:
     ]
 
 
+def last_look(reads: list[AccessRead], principal: Principal) -> datetime | None:
+    """When this reader last saw this child (an allowed look under their token, or their name in
+    the same role and council), for "new since you last looked". The look being answered is not
+    among ``reads``: its access entry is appended after the answer is made."""
+    mine = [r.at for r in reads if r.outcome == "allowed" and (
+        r.token_id == principal.token_id
+        or (principal.holder is not None and (r.holder, r.role, r.local_authority)
+            == (principal.holder, principal.role, principal.local_authority)))]  # fmt: skip
+    return max(mine, default=None)
+
+
 class Pages:
     """The web view's use cases that show a child."""
 
@@ -120,6 +132,7 @@ class Pages:
                 date_from=narrow.date_from, date_to=narrow.date_to,
             )  # fmt: skip
             names = {a: self.services.ledger.agency(a).name for a in dict.fromkeys(e.agency for e in everything)}
+            reads = [] if for_print else reads_of(conn, child_ids(conn, seen.current))  # every id, up to now
             return Picture(
                 child=child,
                 known=known_as(conn, child, everything, look.as_of) if seen.shown else KnownAs(known_then=False),
@@ -128,7 +141,8 @@ class Pages:
                 prompts=risk_prompts(conn, child.id, as_of=look.as_of),
                 agency_names=names,
                 matches=shown_matches(conn, principal, child.id) if with_matches else [],
-                reads=[] if for_print else reads_of(conn, child_ids(conn, seen.current)),  # every id, up to now
+                reads=reads,
+                last_look=last_look(reads, principal),
             )
 
         if not for_print:  # who has looked, up to this moment
