@@ -53,6 +53,7 @@ class MarkStyle:
         return shape_path(self.shape, 12, 12, self.radius * 0.8)
 
 
+STATUTORY_COLOUR = "#0b0c0c"
 CATEGORY_STYLES: dict[str, MarkStyle] = {
     "physical_injury": MarkStyle("#b10e1e", "star", True),
     "domestic_abuse": MarkStyle("#a33b00", "diamond", True),
@@ -67,6 +68,17 @@ CATEGORY_STYLES: dict[str, MarkStyle] = {
     "parental_mental_health": MarkStyle("#3d5a00", "triangle_right"),
     "routine_contact": MarkStyle("#00703c", "circle"),
     "other": MarkStyle("#484949", "circle"),
+    # statutory events (domain/statutory.py): decisions about the child, one colour, a shape each
+    "strategy_discussion": MarkStyle(STATUTORY_COLOUR, "diamond"),
+    "section_47_enquiry": MarkStyle(STATUTORY_COLOUR, "pentagon"),
+    "initial_cp_conference": MarkStyle(STATUTORY_COLOUR, "hexagon"),
+    "review_cp_conference": MarkStyle(STATUTORY_COLOUR, "octagon"),
+    "child_protection_plan_start": MarkStyle(STATUTORY_COLOUR, "star4"),
+    "child_protection_plan_end": MarkStyle(STATUTORY_COLOUR, "x"),
+    "child_in_need_plan_start": MarkStyle(STATUTORY_COLOUR, "square"),
+    "child_in_need_plan_end": MarkStyle(STATUTORY_COLOUR, "cross"),
+    "looked_after_start": MarkStyle(STATUTORY_COLOUR, "triangle"),
+    "looked_after_end": MarkStyle(STATUTORY_COLOUR, "triangle_down"),
     # entries that carry no category of their own are drawn by their type
     "identity_link": MarkStyle("#1d4e9e", "circle"),
     "retraction": MarkStyle("#b10e1e", "x"),
@@ -108,6 +120,8 @@ def shape_path(shape: str, x: float, y: float, r: float) -> str:
         return _polygon(x, y, r * scale * (1.41 if shape == "square" else 1), sides, turn)
     if shape == "star":
         return _polygon(x, y, r * 1.3, 5, 0, inner=0.45)
+    if shape == "star4":
+        return _polygon(x, y, r * 1.3, 4, 0, inner=0.4)
     if shape in ("cross", "x"):
         return _plus(x, y, r * 1.05, 0 if shape == "cross" else 45)
     return f"M{x - r:.1f},{y:.1f} a{r:.1f},{r:.1f} 0 1,0 {2 * r:.1f},0 a{r:.1f},{r:.1f} 0 1,0 {-2 * r:.1f},0 Z"

@@ -92,9 +92,9 @@ def test_significant_events_stand_out_and_every_recorded_category_has_a_style():
 
 
 def test_a_category_the_table_does_not_know_is_drawn_plainly_rather_than_breaking_the_page():
-    assert style_of("section_47_enquiry") == DEFAULT_STYLE and style_of(None) == DEFAULT_STYLE
-    timeline = layout([item(0, "csc", 1, category="section_47_enquiry")], [])
-    assert timeline.styles == [("section_47_enquiry", DEFAULT_STYLE)]
+    assert style_of("category_of_the_future") == DEFAULT_STYLE and style_of(None) == DEFAULT_STYLE
+    timeline = layout([item(0, "csc", 1, category="category_of_the_future")], [])
+    assert timeline.styles == [("category_of_the_future", DEFAULT_STYLE)]
     assert shape_path("no-such-shape", 10, 10, 5).startswith("M5.0,10.0 a")
 
 
