@@ -118,7 +118,7 @@ def test_newest_first_since_last_looked_and_the_date_range_shortcuts(page, demo_
     expect(page.locator("#chronology-table caption")).to_contain_text("newest first")
     dated = page.evaluate("""[...document.querySelectorAll('#chronology-table tbody tr.entry')]
         .filter(row => row.cells[0].textContent.trim() !== '–').map(row => row.dataset.record)""")
-    assert dated[0] == "CSC-26-3502" and dated[-1] == "HV-2026-0311", "the latest event first"
+    assert dated[0] == "CSC-26-3503" and dated[-1] == "HV-2026-0311", "the latest event (the plan's start) first"
     all_rows = page.locator("#chronology-table tbody tr.entry").count()
     page.get_by_role("navigation", name="Date range shown").get_by_role("link", name="last 3 months").click()
     assert "from=" in page.url and "order=newest" in page.url
