@@ -102,7 +102,8 @@ class Pages:
                 entries=entries,
                 prompts=risk_prompts(conn, child.id, as_of=look.as_of),
                 agency_names=names,
-                matches=shown_matches(conn, principal, child.id) if with_matches else [],
+                matches=shown_matches(conn, principal, child.id, as_of=look.as_of,
+                                      agency_name=self.services.practitioners.agency_name) if with_matches else [],
                 reads=[] if for_print else reads_of(conn, child_ids(conn, child)),
             )
 

@@ -8,7 +8,7 @@ the actor sees their act at once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
@@ -99,7 +99,7 @@ class Practitioners:
         match the caller may not read is shown only as existing (``restricted``), with nothing of it."""
 
         def answer(conn: Connection, seen: Admitted) -> dict:
-            found = shown_matches(conn, principal, seen.current.id)
+            found = shown_matches(conn, principal, seen.current.id, as_of=look.as_of, agency_name=self.agency_name)
             return {"child": seen.current.to_dict(), "matches": [match.to_dict() for match in found]}
 
         return read_child(self.services, principal, _as_view(look, "possible_matches"), answer)
@@ -217,6 +217,13 @@ class Practitioners:
         look = Look(selector, None, break_glass, "search")
         return read_child(self.services, principal, look, lambda conn, seen: seen.current)
 
+    def agency_name(self, agency_id: str) -> str:
+        """An agency's registered name, for people (its id if it is not registered)."""
+        try:
+            return self.services.ledger.agency(agency_id).name
+        except NotFound:
+            return agency_id
+
     def agencies(self) -> list[dict]:
         """Registered agencies that have recorded something, with their names (for search forms)."""
         with self.services.reader.connect() as conn:
@@ -224,32 +231,59 @@ class Practitioners:
         return [{"agency_id": a, "name": self.services.ledger.agency(a).name} for a in ids]
 
 
+#: How many of a possible match's records its summary shows (the latest), to judge it by.
+MATCH_RECORDS = 5
+
+
 @dataclass(frozen=True, slots=True)
 class ShownMatch:
-    """A possible match as a reader may see it: in full, or, for a child the reader may not read,
-    only that it exists (its id, to ask for it with break glass)."""
+    """A possible match as a reader may see it: in full, with its latest records (date, agency name,
+    category, summary) to judge it by, or, for a child the reader may not read, only that it exists
+    (its id, to ask for it with break glass)."""
 
     child: Child
     similarity: float | None
     reasons: tuple[str, ...]
     restricted: bool
+    records: tuple[dict, ...] = ()
+    more_records: int = 0
 
     def to_dict(self) -> dict:
         return {"child": self.child.to_dict(), "similarity": self.similarity, "reasons": list(self.reasons),
-                "restricted": self.restricted}  # fmt: skip
+                "restricted": self.restricted, "records": [dict(r) for r in self.records],
+                "more_records": self.more_records}  # fmt: skip
 
 
-def shown_matches(conn: Connection, principal: Principal, child_id: str) -> list[ShownMatch]:
-    """The child's possible matches for this reader: those it may read in full, most similar first,
-    then those of other councils, by id, with no identifier, name, date of birth or reason (a reason
-    quotes the other child's name) and in no order that hints at how alike they are."""
+def shown_matches(
+    conn: Connection,
+    principal: Principal,
+    child_id: str,
+    *,
+    as_of: datetime | None = None,
+    agency_name: Callable[[str], str] | None = None,
+) -> list[ShownMatch]:
+    """The child's possible matches for this reader as known at ``as_of`` (None: now): those it may
+    read in full, most similar first, each with its latest records as known then; then those of
+    other councils, by id, with no identifier, name, date of birth, record or reason (a reason
+    quotes the other child's name) and in no order that hints at how alike they are. ``agency_name``
+    names an agency id for people (the id itself when not given)."""
     shown, restricted = [], []
-    for match in possible_matches(conn, child_id):
+    for match in possible_matches(conn, child_id, as_of=as_of):
         if of_own_council(conn, principal, match.child):
-            shown.append(ShownMatch(match.child, round(match.similarity, 3), match.reasons, False))
+            records = chronology(conn, match.child.id, as_of=as_of)
+            latest = tuple(_match_record(entry, agency_name) for entry in reversed(records[-MATCH_RECORDS:]))
+            shown.append(ShownMatch(match.child, round(match.similarity, 3), match.reasons, False, latest,
+                                    max(0, len(records) - MATCH_RECORDS)))  # fmt: skip
         else:
             restricted.append(ShownMatch(Child(match.child.id, ()), None, (), True))
     return shown + sorted(restricted, key=lambda m: m.child.id)
+
+
+def _match_record(entry, agency_name: Callable[[str], str] | None) -> dict:
+    return {"agency": entry.agency, "agency_name": agency_name(entry.agency) if agency_name else entry.agency,
+            "record_id": entry.record_id, "type": entry.type, "category": entry.category,
+            "occurred_at": entry.occurred_at, "recorded_at": format_time(entry.recorded_at), "summary": entry.summary,
+            "status": entry.status, "leaf_index": entry.leaf_index}  # fmt: skip
 
 
 def _as_view(look: Look, view: str) -> Look:
