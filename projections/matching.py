@@ -206,3 +206,75 @@ def _child_of(conn: Connection, theirs, at_us: int | None, children: dict[str, C
         children[child.id] = child
     children[theirs.key] = child
     return child
+
+
+@dataclass(frozen=True, slots=True)
+class NameCandidate:
+    """A child whose stated name and date of birth answer a search, with why, in words."""
+
+    child: Child
+    similarity: float
+    reasons: tuple[str, ...]
+    stated_name: str
+    date_of_birth: str
+
+
+def _part(asked: str | None, stated: str | None) -> tuple[str, float] | None:
+    """How one name part compares: ``("exact"|"similar"|"different", score)``; None when not asked."""
+    if not asked:
+        return None
+    if not stated:
+        return "different", 0.0
+    score = JaroWinkler.normalized_similarity(_normal(asked), _normal(stated))
+    return ("exact" if _normal(asked) == _normal(stated) else "similar"), score
+
+
+def _why(row, given_name: str | None, family_name: str | None, min_similarity: float) -> tuple[float, str] | None:
+    """Why a profile with the asked date of birth answers the names asked, or None: every name part
+    asked is the same or similar (Jaro-Winkler at least ``min_similarity``), or the whole name is
+    similar to one of the profile's aliases."""
+    parts = {"given name": _part(given_name, row.given_name), "family name": _part(family_name, row.family_name)}
+    parts = {label: found for label, found in parts.items() if found is not None}
+    if parts and all(kind == "exact" or score >= min_similarity for kind, score in parts.values()):
+        exact = [label for label, (kind, _) in parts.items() if kind == "exact"] + ["date of birth"]
+        words = " and ".join([", ".join(exact[:-1]), exact[-1]] if len(exact) > 1 else exact)
+        words += " match exactly" if len(exact) > 1 else " matches exactly"
+        similar = [f"{label} similar (Jaro-Winkler {score:.2f})" for label, (kind, score) in parts.items()
+                   if kind != "exact"]  # fmt: skip
+        return sum(score for _, score in parts.values()) / len(parts), "; ".join([words, *similar])
+    asked = " ".join(part for part in (given_name, family_name) if part)
+    best = max(((JaroWinkler.normalized_similarity(_normal(asked), _normal(a)), a) for a in json.loads(row.aliases)),
+               default=(0.0, ""))  # fmt: skip
+    if best[0] >= min_similarity:
+        return best[0], f"date of birth matches exactly; name similar to an alias (Jaro-Winkler {best[0]:.2f})"
+    return None
+
+
+def children_by_name(
+    conn: Connection,
+    *,
+    date_of_birth: str,
+    given_name: str | None = None,
+    family_name: str | None = None,
+    min_similarity: float = MIN_SIMILARITY,
+) -> list[NameCandidate]:
+    """Children whose records state this date of birth (exactly: an indexed look-up) and a name like
+    the one asked, most similar first, each once with the reason of its most similar profile."""
+    query = (
+        select(profiles, keys.c.cluster_id)
+        .join(keys, keys.c.key == profiles.c.key)
+        .where(profiles.c.date_of_birth == date_of_birth)
+    )
+    best: dict[str, tuple[float, str, str]] = {}
+    for row in conn.execute(query):
+        found = _why(row, given_name, family_name, min_similarity)
+        if found is not None and found[0] > best.get(row.cluster_id, (-1.0,))[0]:
+            stated = " ".join(part for part in (row.given_name, row.family_name) if part)
+            best[row.cluster_id] = (found[0], found[1], stated)
+    members: dict[str, list[str]] = {}
+    for part in chunks(best):
+        for key, cluster in conn.execute(select(keys.c.key, keys.c.cluster_id).where(keys.c.cluster_id.in_(part))):
+            members.setdefault(cluster, []).append(key)
+    found = [NameCandidate(Child(c, tuple(sorted(members[c]))), round(score, 3), (why,), stated, date_of_birth)
+             for c, (score, why, stated) in best.items()]  # fmt: skip
+    return sorted(found, key=lambda c: (-c.similarity, c.child.id))

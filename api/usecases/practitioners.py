@@ -24,7 +24,9 @@ from api.usecases.children import (
     of_own_council,
     own_council_child,
     read_child,
+    record_lookup,
 )
+from api.usecases.child_search import MAX_CANDIDATES, NameQuery, NameSearchAnswer, check_digit
 from api.usecases.permissions import authorise
 from domain.access import MAX_REASON as MAX_BREAK_GLASS
 from domain.access import log_access
@@ -38,7 +40,7 @@ from domain.text import check_query_text, check_text
 from projections.chronology import agencies as agency_table
 from projections.chronology import chronology
 from projections.identity import Child
-from projections.matching import possible_matches
+from projections.matching import children_by_name, possible_matches
 from projections.notifications import council_notifications
 from projections.risk import find_prompt, risk_prompts
 
@@ -203,7 +205,8 @@ class Practitioners:
         self, principal: Principal, kind: str, value: str, agency: str | None, break_glass: str | None = None
     ) -> Child:
         """The child one identifier names, a web search: one lookup, one access entry (read
-        ``search``) whatever its answer. InvalidPayload for a malformed question (nothing stored);
+        ``search``) whatever its answer. InvalidPayload for a malformed question, such as an NHS
+        number or UPN that fails its check digit (nothing stored: no record can name one);
         turned away (``NotKnownToCouncil`` or NotFound, logged) exactly as a read of that child."""
         authorise(principal.role, "read_child")
         value = value.strip()
@@ -213,9 +216,35 @@ class Practitioners:
             raise InvalidPayload("an agency's own reference needs the agency that gave it")
         if kind == "nhs_number":
             value = value.replace(" ", "")
+        check_digit(kind, value)
         selector = ChildSelector(**({kind: value} | ({"agency": agency} if kind == "local_id" else {})))
         look = Look(selector, None, break_glass, "search")
         return read_child(self.services, principal, look, lambda conn, seen: seen.current)
+
+    def search(self, principal: Principal, query: NameQuery) -> NameSearchAnswer:
+        """Children the reader may see whose records state the date of birth and a name like the one
+        asked, most similar first, each with why it matched.
+
+        Every search is on the record (SPEC 6.3), with its terms as the identifier searches keep
+        theirs, so an inquiry can tell who searched for whom: one access entry (read ``search``) for
+        each candidate shown, naming the child; one ``refused`` entry for each candidate of another
+        council (the answer does not show them: an oracle otherwise, SPEC 6.2); one ``not_found``
+        entry when there is neither. Terms go to the ledger only, never to a log line."""
+        authorise(principal.role, "read_child")
+        with self.services.reader.connect() as conn:
+            found = children_by_name(conn, date_of_birth=query.date_of_birth.isoformat(),
+                                     given_name=query.given_name, family_name=query.family_name)  # fmt: skip
+            inside = [of_own_council(conn, principal, candidate.child) for candidate in found]
+        shown = [c for c, ok in zip(found, inside, strict=True) if ok]
+        terms = query.as_query()
+        for candidate in shown[:MAX_CANDIDATES]:
+            record_lookup(self.services, principal, read="search", query=terms, child=candidate.child.id)
+        for candidate in (c for c, ok in zip(found, inside, strict=True) if not ok):
+            record_lookup(self.services, principal, read="search", query=terms, child=candidate.child.id,
+                          outcome="refused")  # fmt: skip
+        if not found:
+            record_lookup(self.services, principal, read="search", query=terms, outcome="not_found")
+        return NameSearchAnswer(query, tuple(shown[:MAX_CANDIDATES]), len(shown) > MAX_CANDIDATES)
 
     def agency_name(self, agency_id: str) -> str:
         """An agency's registered name, for people (its id if it is not registered)."""
