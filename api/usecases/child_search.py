@@ -31,7 +31,7 @@ def check_digit(kind: str, value: str) -> None:
     try:
         check(value)
     except InvalidPayload as exc:
-        shape_ok = "check" in str(exc)
+        shape_ok = "invalid" in str(exc)  # the form is right; its check character is not
         raise InvalidPayload(
             f"That {name} fails its check digit: one of its characters is probably mistyped. Check it and try again."
             if shape_ok else f"{form}; check it and try again."

@@ -114,7 +114,7 @@ def test_a_child_is_found_by_nhs_number_upn_or_an_agency_reference(demo_live):
     unknown = client.get("/find", params={"kind": "nhs_number", "value": "9434765919"})
     assert unknown.status_code == 404 and "No child is known to your council" in unknown.text
     malformed = client.get("/find", params={"kind": "local_id", "value": "NP-P-448170"})
-    assert malformed.status_code == 404 and "needs the agency" in malformed.text
+    assert malformed.status_code == 400 and "needs the agency" in malformed.text
 
 
 def test_every_look_at_a_child_is_logged_before_the_page_is_sent(demo_live):
