@@ -38,6 +38,18 @@ def check_digit(kind: str, value: str) -> None:
         ) from None
 
 
+def check_digits(nhs_number: str | None, upn: str | None) -> None:
+    """MalformedRequest (400) for an NHS number or UPN that fails its check character: no record can
+    name one (records are checked the same way), so it is a typing slip to tell, not a child to look
+    for, and nothing is stored."""
+    for kind, value in (("nhs_number", nhs_number), ("upn", upn)):
+        if value is not None:
+            try:
+                check_digit(kind, value)
+            except InvalidPayload as exc:
+                raise MalformedRequest(f"{kind}: {exc}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class NameQuery:
     """A search by name and date of birth: a given name, a family name or both, and the date of

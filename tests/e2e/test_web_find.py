@@ -172,3 +172,13 @@ def test_the_matches_api_gives_each_matchs_records_with_agency_names(demo_live):
     (record,) = match["records"]
     assert (record["agency"], record["agency_name"], record["category"]) == (ED_TEMP[0], ED_NAME, "physical_injury")
     assert len(match["reasons"]) == len(set(match["reasons"])) == 3
+
+
+@pytest.mark.parametrize(("name", "value"), [("nhs_number", "9995260183"), ("upn", "A123456789012")])
+def test_the_json_api_tells_a_mistyped_identifier_fails_its_check_digit(demo_live, name, value):
+    with demo_live_api(demo_live) as client:
+        before = stored(demo_live)
+        answer = client.get("/v1/chronology", params={name: value})
+    assert answer.status_code == 400 and answer.headers["content-type"].startswith("application/problem+json")
+    assert "fails its check digit" in answer.json()["detail"] and "no child" not in answer.json()["detail"].lower()
+    assert stored(demo_live) == before
