@@ -23,8 +23,10 @@ SEARCH_BY_NAME = "name_and_date_of_birth"
 def check_digit(kind: str, value: str) -> None:
     """InvalidPayload, in words for a person, for an NHS number or UPN that cannot be one: a typing
     slip is told as such, never as "no child is known"."""
-    checks = {"nhs_number": (check_nhs_number, "NHS number", "An NHS number is 10 digits"),
-              "upn": (check_upn, "UPN", "A UPN is 13 characters: a letter, 11 digits, then a digit or letter")}  # fmt: skip
+    checks = {
+        "nhs_number": (check_nhs_number, "NHS number", "An NHS number is 10 digits"),
+        "upn": (check_upn, "UPN", "A UPN is 13 characters: a capital letter, 11 digits, then a digit or letter"),
+    }
     if kind not in checks:
         return
     check, name, form = checks[kind]

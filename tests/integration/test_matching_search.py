@@ -41,7 +41,8 @@ def test_matches_are_as_known_at_the_moment_asked(services, agencies) -> None:
     before_police = datetime.now(timezone.utc)
     agencies.submit(concern(POLICE, "P-1", BY_POLICE, "2026-01-03", "domestic_abuse"))
     before_link = datetime.now(timezone.utc)
-    agencies.submit(identity_link(SOCIAL_CARE, "L-1", [{"nhs_number": NHS[0]}, {"agency": POLICE, "local_id": "NP-P-1"}]))
+    joined = [{"nhs_number": NHS[0]}, {"agency": POLICE, "local_id": "NP-P-1"}]
+    agencies.submit(identity_link(SOCIAL_CARE, "L-1", joined))
     assert _matches(services) == []  # joined now: no longer a suggestion
     assert _matches(services, as_of=before_police) == []  # the police record was not there yet
     (then,) = _matches(services, as_of=before_link)
