@@ -261,7 +261,8 @@ def test_confirming_a_possible_match_joins_its_records_to_the_chronology(demo_li
     client = demo_live.signed_in(demo_live.practitioner)
     page = child_page(demo_live, client)
     assert "ED-2026-110207" not in {record for *_, record in rows(page.text)}
-    match = re.search(r'<li data-child="([^"]+)">\s*<strong>northshire-ed reference ED-TEMP-20261102-07', page.text)
+    ed = re.escape("Northshire Hospitals NHS Trust, Emergency Department (fictional)")  # its name, not its id
+    match = re.search(rf'<li data-child="([^"]+)">\s*<strong>{ed} reference ED-TEMP-20261102-07', page.text)
     assert match, "the Emergency Department's temporary registration is suggested as a possible match"
     url = f"/children/{demo_live.child_id()}/links"
     form = {"other_child": match.group(1), CSRF_FIELD: csrf_of(page.text)}
