@@ -101,10 +101,13 @@ def get_possible_matches(
     principal: ReaderPrincipal,
     services: ServicesDep,
     selector: ChildQuery,
+    as_of: AsOf = None,
     break_glass: BreakGlass = None,
 ) -> JSONResponse:
-    """Children whose demographics resemble this child's, with reasons: for a person to confirm."""
-    return JSONResponse(services.practitioners.matches(principal, Look(selector, None, break_glass)))
+    """Children whose demographics resemble this child's, with reasons and their latest records, as
+    known at ``as_of``: for a person to confirm."""
+    look = Look(selector, parse_moment(as_of, "as_of"), break_glass)
+    return JSONResponse(services.practitioners.matches(principal, look))
 
 
 class CandidateOut(BaseModel):

@@ -97,12 +97,14 @@ class Practitioners:
         return read_child(self.services, principal, _as_view(look, "risk"), answer)
 
     def matches(self, principal: Principal, look: Look) -> dict:
-        """Children whose demographics resemble this child's, with reasons: for a person to confirm. A
-        match the caller may not read is shown only as existing (``restricted``), with nothing of it."""
+        """Children whose demographics resemble this child's as known at ``look.as_of``, with reasons
+        and their latest records: for a person to confirm. A match the caller may not read is shown
+        only as existing (``restricted``), with nothing of it."""
 
         def answer(conn: Connection, seen: Admitted) -> dict:
-            found = shown_matches(conn, principal, seen.current.id, as_of=look.as_of, agency_name=self.agency_name)
-            return {"child": seen.current.to_dict(), "matches": [match.to_dict() for match in found]}
+            found = [] if seen.shown is None else shown_matches(
+                conn, principal, seen.shown.id, as_of=look.as_of, agency_name=self.agency_name)
+            return {"child": (seen.shown or seen.current).to_dict(), "matches": [match.to_dict() for match in found]}
 
         return read_child(self.services, principal, _as_view(look, "possible_matches"), answer)
 

@@ -182,3 +182,14 @@ def test_the_json_api_tells_a_mistyped_identifier_fails_its_check_digit(demo_liv
     assert answer.status_code == 400 and answer.headers["content-type"].startswith("application/problem+json")
     assert "fails its check digit" in answer.json()["detail"] and "no child" not in answer.json()["detail"].lower()
     assert stored(demo_live) == before
+
+
+def test_the_matches_api_answers_as_known_at(demo_live):
+    (scald,) = [r for r in demo_live.demo.receipts if r["record_id"] == "ED-2026-110207"]
+    before_scald = datetime.fromisoformat(scald["recorded_at"].replace("Z", "+00:00")) - timedelta(microseconds=1)
+    params = {"nhs_number": demo_live.demo.child_nhs_number}
+    with demo_live_api(demo_live) as client:
+        now = client.get("/v1/identity/matches", params=params).json()["matches"]
+        then = client.get("/v1/identity/matches", params={**params, "as_of": before_scald.isoformat()}).json()
+    assert temp_child(demo_live) in [m["child"]["id"] for m in now]
+    assert temp_child(demo_live) not in [m["child"]["id"] for m in then["matches"]]
