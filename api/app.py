@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import http_conventions, problems
+from api import deps, http_conventions, problems
 from api.log_safety import note_failure, request_summary
 from api.bootstrap import Services, bootstrap
 from api.routers import admin, agencies, health, inquiry, log, practitioners, schema, web
@@ -301,6 +301,7 @@ def _openapi(app: FastAPI) -> dict:
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    deps.describe_child_selector(schema)
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():
             responses = operation.get("responses", {})

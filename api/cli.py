@@ -214,8 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(sub, "export", "api.cli_export:cmd_export", "write the whole log, checkpoints and keys to a new directory",
             common)  # fmt: skip
     p.add_argument("--out", required=True, help="directory to create (must be new or empty)")
+    p.add_argument("--child", metavar="ID",
+                   help="only this child's evidence bundle: an NHS number, a UPN or a child id the ledger gave")
+    p.add_argument("--as-of", metavar="T", help="with --child: the child as known at T (RFC 3339 date-time)")
     p = add(sub, "verify", "api.cli_log:cmd_verify", "verify an export, or the live database, in full", common)
-    p.add_argument("dir", nargs="?", help="an export directory; without it, the database is verified")
+    p.add_argument("dir", nargs="?",
+                   help="an export or child bundle directory (or a bundle's JSON file); without it, the database")
     p.add_argument("--vkey", help="the ledger's verifier key, text or file, obtained independently")
     p.add_argument("--checkpoint", action="append", default=[], help="a checkpoint note file you hold (repeatable)")
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes (0: none)")

@@ -9,7 +9,8 @@ is one line and exit status 3) and makes its directory only once the ledger is o
 catch the read models up and sign a checkpoint covering the whole tree, as a server would. An
 export discloses every child's records, so it is a lookup on the record like any other (SPEC 6.3):
 its own access entry (read ``export``, holder ``cli``) is appended before anything is written, and
-the bundle, whose checkpoint covers it, carries it. The parser is api/cli.py's.
+the bundle, whose checkpoint covers it, carries it. With ``--child`` it writes one child's
+evidence bundle instead (api/cli_child.py). The parser is api/cli.py's.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from api.usecases.children import record_lookup
 from domain.audit import KEY_KINDS, EntryProblem, read_entry
 from domain.bundle import export_line, key_event_line, key_event_of
 from domain.entries import decode_entry, entry_bytes
-from domain.errors import AlreadyExists
+from domain.errors import AlreadyExists, MalformedRequest
 from projections.checkpoints import StoredCheckpoint, checkpoints_after
 from projections.integrity import RecordedLeaf, recorded_leaves
 
@@ -38,6 +39,12 @@ BUNDLE_FORMAT = "safeguarding-ledger-export"
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.child is not None:  # one child's evidence bundle (api/cli_child.py)
+        from api.cli_child import cmd_export_child
+
+        return cmd_export_child(args)
+    if args.as_of is not None:
+        raise MalformedRequest("--as-of is for one child's bundle: give --child too")
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise AlreadyExists(f"{out} is not empty (or not a directory); export into a new directory")

@@ -41,6 +41,7 @@ from eventsourcing.persistence import StoredEvent
 
 from api.bootstrap import read_models
 from api.cli import settings_from
+from api.cli_child import cmd_verify_child, is_child_bundle
 from api.cli_export import BUNDLE_FORMAT, CHUNK, stored_checkpoints
 from api.keyfiles import read_private_key
 from api.opening import NoLedger, require_ledger
@@ -89,6 +90,8 @@ class _Source:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    if args.dir and is_child_bundle(Path(args.dir)):  # one child's bundle, by its manifest's format
+        return cmd_verify_child(Path(args.dir), args)
     source = _bundle(Path(args.dir), args) if args.dir else _database(settings_from(args), args)
     try:
         result = _run(source, args.processes, _Progress(source.total))

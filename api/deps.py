@@ -7,6 +7,7 @@ refused request never reaches the ledger.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
@@ -25,7 +26,7 @@ from api.usecases.permissions import PERMISSIONS
 from domain.agencies import AGENCY_ID_PATTERN
 from domain.errors import MalformedRequest
 from domain.jsonstrict import parse_json
-from domain.text import check_reference
+from domain.text import check_text
 from domain.times import parse_optional_instant
 
 bearer = HTTPBearer(
@@ -105,31 +106,84 @@ async def request_body(request: Request) -> bytes:
 RequestBody = Annotated[bytes, Depends(request_body)]
 
 
+# Formats the OpenAPI document names for what a JSON Schema pattern cannot say (docs/api.md): the
+# ledger's text hygiene (domain/text.py), check digits (domain/identifiers.py), key material, times.
+FREE_TEXT = {"format": "free-text"}  # no control character but tab and line breaks, no non-character
+PRINTABLE_TEXT = {"format": "printable-text"}  # str.isprintable: one line, nothing invisible
+NHS_NUMBER = {"format": "nhs-number"}  # ten digits with a valid Modulus 11 check digit
+UPN = {"format": "upn"}  # thirteen characters with a valid check letter
+ED25519_PEM = {"format": "ed25519-public-key-pem"}  # a SubjectPublicKeyInfo PEM of an Ed25519 key
+FUTURE_TIME = {"format": "future-date-or-time"}  # RFC 3339 date or date-time, after now
+INSTANT = {"format": "utc-date-time"}  # RFC 3339 date-time with an offset, representable in UTC
+
+_SELECTOR_MARK = "x-child-selector"
+_SELECTOR_PART = {_SELECTOR_MARK: True}  # marks the parameters describe_child_selector replaces
+
 NHS_PATTERN = r"^[0-9]{10}$"
 UPN_PATTERN = r"^[A-Z][0-9]{11}[0-9A-Z]$"
 CHILD_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
 def child_selector(
-    nhs_number: Annotated[
-        str | None, Query(pattern=NHS_PATTERN, description="10-digit NHS number", examples=["9434765919"])
-    ] = None,
-    upn: Annotated[str | None, Query(pattern=UPN_PATTERN, description="Unique Pupil Number")] = None,
-    child: Annotated[str | None, Query(pattern=CHILD_PATTERN, description="a child id the ledger gave")] = None,
-    local_id: Annotated[
-        str | None, Query(min_length=1, max_length=128, description="an agency's own reference (with agency)")
-    ] = None,
-    agency: Annotated[str | None, Query(pattern=AGENCY_ID_PATTERN, description="whose local_id")] = None,
+    nhs_number: Annotated[str | None, Query(json_schema_extra=_SELECTOR_PART)] = None,
+    upn: Annotated[str | None, Query(json_schema_extra=_SELECTOR_PART)] = None,
+    child: Annotated[str | None, Query(json_schema_extra=_SELECTOR_PART)] = None,
+    local_id: Annotated[str | None, Query(json_schema_extra=_SELECTOR_PART)] = None,
+    agency: Annotated[str | None, Query(json_schema_extra=_SELECTOR_PART)] = None,
 ) -> ChildSelector:
-    """The child named by the query string; 400 unless exactly one way of naming it is used."""
-    selector = ChildSelector(nhs_number, upn, child, local_id, agency)
+    """The child named by the query string; 400 unless exactly one way of naming it is used.
+
+    The five parameters are described to OpenAPI as one object parameter (CHILD_SELECTOR) whose
+    schema says "exactly one of", which separate optional parameters cannot say."""
     named = [value for value in (nhs_number, upn, child, local_id) if value is not None]
     if len(named) != 1 or (local_id is None) != (agency is None):
         detail = "name the child by one of nhs_number, upn, child, or local_id with agency"
         raise Problem(400, "malformed-request", detail)
+    for value, pattern, name in ((nhs_number, NHS_PATTERN, "nhs_number"), (upn, UPN_PATTERN, "upn"),
+                                 (child, CHILD_PATTERN, "child"), (agency, AGENCY_ID_PATTERN, "agency")):  # fmt: skip
+        if value is not None and re.fullmatch(pattern, value) is None:
+            raise Problem(400, "malformed-request", f"{name} is not in the form {pattern}")
     if local_id is not None:
-        check_reference(local_id, "local_id", error=MalformedRequest)
-    return selector
+        check_text(local_id, "local_id", 128, single_line=True, error=MalformedRequest)
+    return ChildSelector(nhs_number, upn, child, local_id, agency)
+
+
+def _one_way(**properties: dict) -> dict:
+    return {"type": "object", "properties": properties, "required": sorted(properties),
+            "additionalProperties": False}  # fmt: skip
+
+
+#: How OpenAPI is told the child selector's rule: a form-exploded object, exactly one way of naming.
+CHILD_SELECTOR = {
+    "name": "child_selector",
+    "in": "query",
+    "required": True,
+    "style": "form",
+    "explode": True,
+    "description": "the child: nhs_number, or upn, or child (an id the ledger gave), or local_id with agency",
+    "schema": {"oneOf": [
+        _one_way(nhs_number={"type": "string", "pattern": NHS_PATTERN, **NHS_NUMBER,
+                             "description": "10-digit NHS number (Modulus 11 check digit)",
+                             "examples": ["9434765919"]}),
+        _one_way(upn={"type": "string", "pattern": UPN_PATTERN, **UPN,
+                      "description": "Unique Pupil Number (check letter)"}),
+        _one_way(child={"type": "string", "pattern": CHILD_PATTERN, "description": "a child id the ledger gave"}),
+        _one_way(local_id={"type": "string", "minLength": 1, "maxLength": 128, **PRINTABLE_TEXT,
+                           "description": "an agency's own reference"},
+                 agency={"type": "string", "pattern": AGENCY_ID_PATTERN, "description": "whose local_id"}),
+    ]},
+}  # fmt: skip
+
+
+def describe_child_selector(schema: dict) -> None:
+    """Replace the child selector's five separate parameters with CHILD_SELECTOR in every operation
+    that takes them (found by their mark, so this holds however the framework nests routers)."""
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            parameters = operation.get("parameters", [])
+            kept = [p for p in parameters if not p.get("schema", {}).get(_SELECTOR_MARK)]
+            if len(kept) != len(parameters):
+                operation["parameters"] = [CHILD_SELECTOR, *kept]
 
 
 ChildQuery = Annotated[ChildSelector, Depends(child_selector)]

@@ -1,14 +1,52 @@
 """What practitioners send and get back (api/routers/practitioners.py), with the examples the
-OpenAPI document shows: chronology, risk, decisions on prompts, identity links, possible matches."""
+OpenAPI document shows: chronology, risk, decisions on prompts, identity links, possible matches;
+and the DSSE envelope's schema, which records and key statements share."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CHILD_PATTERN
+from api.deps import CHILD_PATTERN, FREE_TEXT, NHS_NUMBER, PRINTABLE_TEXT, UPN
 from domain.agencies import AGENCY_ID_PATTERN
+
+BASE64 = r"^[A-Za-z0-9+/]*={0,2}$"
+
+
+def dsse_envelope_schema(payload_type: str, description: str, payload: dict, example: dict | None) -> dict[str, Any]:
+    """The JSON Schema of a DSSE v1 envelope carrying ``payload_type`` (``payload`` describes its
+    payload string further). What the schema cannot say (the signature verifies) the ledger checks."""
+    return {
+        "type": "object",
+        "description": description,
+        "required": ["payloadType", "payload", "signatures"],
+        "additionalProperties": False,
+        "properties": {
+            "payloadType": {"type": "string", "enum": [payload_type]},
+            "payload": {"type": "string", "contentEncoding": "base64", "pattern": BASE64, **payload},
+            "signatures": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 8,
+                "items": {
+                    "type": "object",
+                    "required": ["sig"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "keyid": {
+                            "type": "string",
+                            "description": "optional hint (DSSE): best the hex SHA-256 of the raw Ed25519 public "
+                            "key; any other, or none, makes the ledger try each current key of the agency",
+                        },
+                        "sig": {"type": "string", "pattern": BASE64,
+                                "description": "standard base64 Ed25519 signature over PAE"},
+                    },
+                },
+            },
+        },
+    } | ({} if example is None else {"example": example})  # fmt: skip
+
 
 EXAMPLE_CHILD = {"id": "0f8fad5b-d9cb-569f-a165-70867728950e", "identifiers": [{"nhs_number": "9434765919"}]}
 
@@ -103,7 +141,7 @@ class DecisionIn(BaseModel):
     child: str = Field(pattern=CHILD_PATTERN)
     prompt_id: str = Field(pattern=CHILD_PATTERN)
     decision: Literal["acknowledged", "escalated", "dismissed"]
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, json_schema_extra=FREE_TEXT)
 
 
 class DecisionOut(BaseModel):
@@ -131,9 +169,9 @@ class Identifier(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    nhs_number: str | None = Field(default=None, pattern=r"^[0-9]{10}$")
-    upn: str | None = Field(default=None, pattern=r"^[A-Z][0-9]{11}[0-9A-Z]$")
-    local_id: str | None = Field(default=None, min_length=1, max_length=128)
+    nhs_number: str | None = Field(default=None, pattern=r"^[0-9]{10}$", json_schema_extra=NHS_NUMBER)
+    upn: str | None = Field(default=None, pattern=r"^[A-Z][0-9]{11}[0-9A-Z]$", json_schema_extra=UPN)
+    local_id: str | None = Field(default=None, min_length=1, max_length=128, json_schema_extra=PRINTABLE_TEXT)
     agency: str | None = Field(default=None, pattern=AGENCY_ID_PATTERN)
 
 
@@ -156,7 +194,7 @@ class LinkIn(BaseModel):
     )
 
     identifiers: list[Identifier] = Field(min_length=2, max_length=20)
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, json_schema_extra=FREE_TEXT)
 
 
 class LinkOut(BaseModel):

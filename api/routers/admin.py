@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import problems
-from api.deps import AdminPrincipal, ServicesDep, StrictJSONRoute
+from api.deps import ED25519_PEM, FREE_TEXT, FUTURE_TIME, PRINTABLE_TEXT, AdminPrincipal, ServicesDep, StrictJSONRoute
+from api.schemas import dsse_envelope_schema
 from domain.agencies import AGENCY_ID_PATTERN, AGENCY_KINDS
 from domain.councils import COUNCIL_CODE_PATTERN
 from domain.keystatements import KEY_STATEMENT_TYPE
@@ -66,16 +67,17 @@ class AgencyIn(BaseModel):
 
     id: str = Field(pattern=AGENCY_ID_PATTERN)
     kind: Literal[AGENCY_KINDS]  # type: ignore[valid-type]
-    name: str = Field(min_length=1, max_length=200)
-    public_key: str = Field(max_length=4096, description="SubjectPublicKeyInfo PEM of an Ed25519 key")
+    name: str = Field(min_length=1, max_length=200, json_schema_extra=PRINTABLE_TEXT)
+    public_key: str = Field(max_length=4096, description="SubjectPublicKeyInfo PEM of an Ed25519 key",
+                            json_schema_extra=ED25519_PEM)  # fmt: skip
     serves: Serves
 
 
-EXAMPLE_STATEMENT = {
-    "payloadType": KEY_STATEMENT_TYPE,
-    "payload": "eyJhZ2VuY3kiOiJub3J0aHNoaXJlLXBvbGljZSIsImtleWlkIjoiLi4uIiwicHVibGljX2tleSI6Ii4uLiJ9",
-    "signatures": [{"keyid": EXAMPLE_KEYID, "sig": "..."}],
-}
+STATEMENT_SCHEMA = dsse_envelope_schema(
+    KEY_STATEMENT_TYPE, "the agency's key statement: a DSSE envelope signed by one of its current keys",
+    {"description": "standard base64 of {agency, keyid, public_key} (domain/keystatements.py)"},
+    None,
+)
 
 
 class KeyIn(BaseModel):
@@ -86,20 +88,29 @@ class KeyIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            # No statement example: one holds only for the agency whose current key signed it.
             "examples": [
-                {"public_key": EXAMPLE_PEM, "statement": EXAMPLE_STATEMENT},
                 {"public_key": EXAMPLE_PEM, "override": "Fictional: every key lost in the office fire; "
                                                         "agency's head confirmed by phone"},
-            ]
+            ],
+            # A statement or an override reason, never both (api/usecases/admin.py).
+            "oneOf": [
+                {"required": ["public_key", "statement"],
+                 "properties": {"statement": STATEMENT_SCHEMA, "override": {"type": "null"}}},
+                {"required": ["public_key", "override"],
+                 "properties": {"statement": {"type": "null"}, "override": {"type": "string"}}},
+            ],
         },
     )  # fmt: skip
 
-    public_key: str = Field(max_length=4096, description="SubjectPublicKeyInfo PEM of an Ed25519 key")
+    public_key: str = Field(max_length=4096, description="SubjectPublicKeyInfo PEM of an Ed25519 key",
+                            json_schema_extra=ED25519_PEM)  # fmt: skip
     statement: dict[str, Any] | None = Field(
         default=None, description=f"DSSE envelope of payload type {KEY_STATEMENT_TYPE}: the agency's word"
     )
     override: str | None = Field(
-        default=None, min_length=1, max_length=1000, description="why the key is added without a statement"
+        default=None, min_length=1, max_length=1000, description="why the key is added without a statement",
+        json_schema_extra=FREE_TEXT,
     )
 
 
@@ -116,7 +127,7 @@ class RevocationIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "laptop lost"}]})
 
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: str = Field(min_length=1, max_length=1000, json_schema_extra=FREE_TEXT)
 
 
 class KeyOut(BaseModel):
@@ -159,15 +170,27 @@ class TokenIn(BaseModel):
                 {"role": "practitioner", "local_authority": "309", "holder": "Sam Example (MASH social worker)",
                  "expires": "2027-03-31"},
                 {"role": "agency", "agency": "northshire-police"},
-            ]
+            ],
+            # Which scope each role needs (api/tokens.py prepare), as the schema can say it.
+            "oneOf": [
+                {"properties": {"role": {"const": "agency"}, "agency": {"type": "string"},
+                                "local_authority": {"type": "null"}}, "required": ["role", "agency"]},
+                {"properties": {"role": {"const": "practitioner"}, "agency": {"type": "null"},
+                                "local_authority": {"type": "string"}, "holder": {"type": "string"}},
+                 "required": ["role", "local_authority", "holder"]},
+                {"properties": {"role": {"enum": ["inquiry", "admin"]}, "agency": {"type": "null"},
+                                "local_authority": {"type": "null"}, "holder": {"type": "string"}},
+                 "required": ["role", "holder"]},
+            ],
         },
-    )
+    )  # fmt: skip
 
     role: Literal["agency", "practitioner", "inquiry", "admin"]
     agency: str | None = Field(default=None, pattern=AGENCY_ID_PATTERN)
     local_authority: str | None = Field(default=None, pattern=COUNCIL_CODE_PATTERN)
-    expires: str | None = Field(default=None, max_length=40, description="RFC 3339 date or date-time")
-    holder: str | None = Field(default=None, min_length=1, max_length=200,
+    expires: str | None = Field(default=None, max_length=40, description="RFC 3339 date or date-time",
+                                json_schema_extra=FUTURE_TIME)  # fmt: skip
+    holder: str | None = Field(default=None, min_length=1, max_length=200, json_schema_extra=PRINTABLE_TEXT,
                                description="the person or system the token is for (required but for agency tokens)")
 
 

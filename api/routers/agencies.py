@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import problems
 from api.deps import AgencyPrincipal, RequestBody, ServicesDep
 from api.problems import Problem, ProblemBody
+from api.schemas import dsse_envelope_schema
 from domain.envelope import PAYLOAD_TYPE
 from domain.errors import LedgerError
 from domain.jsonstrict import parse_json
@@ -38,42 +39,17 @@ EXAMPLE_ENVELOPE = {
     ],
 }
 
-ENVELOPE_SCHEMA = {
-    "type": "object",
-    "description": "A DSSE v1 envelope (SPEC section 1) whose payload is a record (SPEC section 2)",
-    "required": ["payloadType", "payload", "signatures"],
-    "additionalProperties": False,
-    "properties": {
-        "payloadType": {"type": "string", "enum": [PAYLOAD_TYPE]},
-        "payload": {
-            "type": "string",
-            "description": "standard base64 of the record's exact JSON bytes; the record's JSON Schema is "
-            "GET /v1/schema/record.v1.json (embedded here as contentSchema)",
-            "contentEncoding": "base64",
-            "contentMediaType": PAYLOAD_TYPE,
-            "contentSchema": {k: v for k, v in record_schema().items() if k not in ("$schema", "$id")},
-        },
-        "signatures": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": 8,
-            "items": {
-                "type": "object",
-                "required": ["sig"],
-                "additionalProperties": False,
-                "properties": {
-                    "keyid": {
-                        "type": "string",
-                        "description": "optional hint (DSSE): best the hex SHA-256 of the raw Ed25519 public key; "
-                        "any other, or none, makes the ledger try each current key of the agency",
-                    },
-                    "sig": {"type": "string", "description": "standard base64 Ed25519 signature over PAE"},
-                },
-            },
-        },
+ENVELOPE_SCHEMA = dsse_envelope_schema(
+    PAYLOAD_TYPE,
+    "A DSSE v1 envelope (SPEC section 1) whose payload is a record (SPEC section 2)",
+    {
+        "description": "standard base64 of the record's exact JSON bytes; the record's JSON Schema is "
+        "GET /v1/schema/record.v1.json (embedded here as contentSchema)",
+        "contentMediaType": PAYLOAD_TYPE,
+        "contentSchema": {k: v for k, v in record_schema().items() if k not in ("$schema", "$id")},
     },
-    "example": EXAMPLE_ENVELOPE,
-}
+    EXAMPLE_ENVELOPE,
+)
 
 
 class Receipt(BaseModel):

@@ -4,7 +4,8 @@ Entries carry record content, so only inquiry tokens may fetch them (each fetch 
 entry); an inquiry verifies them against checkpoints and proofs from api/routers/log.py. The
 lookups of a child are the access entries (domain/access.py) that every lookup appended to the same
 log; reading them is a read of the child, with its need to know and its own access entry
-(api/usecases/inquiry.py).
+(api/usecases/inquiry.py). One child's evidence bundle (``GET /v1/bundle``) is for inquiries
+alone: that child's entries with their proofs, the same bundle ``ledger export --child`` writes.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
 from api import problems
-from api.deps import AccessPrincipal, ChildQuery, EntriesPrincipal, ServicesDep
-from api.routers.practitioners import BreakGlass
+from api.deps import AccessPrincipal, ChildQuery, EntriesPrincipal, ServicesDep, parse_moment
+from api.routers.practitioners import AsOf, BreakGlass
 
 router = APIRouter(prefix="/v1", tags=["inquiry"])
 
@@ -109,3 +110,44 @@ def get_reads(
     leaf index: for inquiries, and for practitioners of a council that may read the child (404 as
     for a read otherwise). The request is itself an access entry."""
     return services.inquiry.access_history(principal, selector, limit, offset, break_glass)
+
+
+class BundleOut(BaseModel):
+    """One child's evidence bundle (docs/log-format.md): the manifest, the child's entries and the
+    key history entries, each with its inclusion proof in the one checkpoint, and the vkey."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "manifest": {
+                        "format": "safeguarding-ledger-child-bundle", "version": 1, "entry_format": 1,
+                        "origin": "safeguarding-ledger.example/log",
+                        "child": {"id": "0f8fad5b-d9cb-569f-a165-70867728950e",
+                                  "ids": ["0f8fad5b-d9cb-569f-a165-70867728950e"],
+                                  "identifiers": [{"nhs_number": "9434765919"}]},
+                        "as_of": None, "checkpoint": {"size": 3, "root": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="},
+                        "leaves": [0, 1, 2], "key_history": [0, 1],
+                    },
+                    "entries": [{"index": 2, "entry": "eyJ2IjoxfQ==", "leaf_hash": "bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=",
+                                 "proof": ["47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="]}],
+                    "checkpoint": "safeguarding-ledger.example/log\n3\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n— ...\n",
+                    "vkey": "safeguarding-ledger.example/log+1a2b3c4d+AQ...",
+                }
+            ]
+        }
+    )  # fmt: skip
+
+    manifest: dict
+    entries: list[dict]
+    checkpoint: str
+    vkey: str
+
+
+@router.get("/bundle", response_model=BundleOut, responses=problems.responses(400, 401, 403, 404, 503))
+def get_bundle(principal: EntriesPrincipal, services: ServicesDep, selector: ChildQuery, as_of: AsOf = None) -> dict:
+    """One child's evidence bundle, for inquiries: the child's records (as the identities joined to
+    it at ``as_of`` name them), links, decisions and lookups, with the key history that checks their
+    signatures, each proved in one signed checkpoint; verify it offline with ``ledger verify FILE``.
+    The request is itself an access entry (read ``export``), which a bundle without ``as_of`` holds."""
+    return services.inquiry.child_bundle(principal, selector, parse_moment(as_of, "as_of")).as_json()

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import problems
 from api.deps import (
+    FREE_TEXT,
+    INSTANT,
     ChildQuery,
     DecidingPrincipal,
     LinkingPrincipal,
@@ -44,6 +46,7 @@ AsOf = Annotated[
     str | None,
     Query(
         max_length=40,
+        json_schema_extra=INSTANT,
         description="RFC 3339 date-time: the view as known then (recorded_at <= as_of); default now",
         examples=["2026-03-01T12:00:00Z"],
     ),
@@ -53,6 +56,7 @@ BreakGlass = Annotated[
     Query(
         min_length=1,
         max_length=1000,
+        json_schema_extra=FREE_TEXT,
         description="a practitioner's reason to read a child outside their council; logged and flagged",
         examples=["Out-of-hours referral: child presented at A&E in our area"],
     ),

@@ -253,9 +253,10 @@ def view_query(
     date_to: Annotated[str, Query(alias="to", max_length=10)] = "",
     highlight: Annotated[str, Query(max_length=64)] = "",
     break_glass: Annotated[str, Query(max_length=1000)] = "",
+    order: Annotated[str, Query(max_length=10)] = "",
 ) -> web_pages.ViewQuery:
-    """The view's query string: "as known at", filters, a highlighted prompt, a break-glass reason."""
-    return web_pages.ViewQuery.parse(as_of, agency, category, date_from, date_to, highlight, break_glass)
+    """The view's query string: "as known at", filters, a highlighted prompt, a break-glass reason, the order."""
+    return web_pages.ViewQuery.parse(as_of, agency, category, date_from, date_to, highlight, break_glass, order)
 
 
 ViewParams = Annotated[web_pages.ViewQuery, Depends(view_query)]
@@ -280,7 +281,7 @@ def child_page(request: Request, services: ServicesDep, child_id: str, view: Vie
     if page is None:
         return _render(request, "break_glass.html", 404, principal=principal, child_id=child_id, view=view)
     return _render(request, "child.html", principal=principal, p=page, view=view, categories=CATEGORIES,
-                   done=done)  # fmt: skip
+                   done=done, today=datetime.now(timezone.utc).date())  # fmt: skip
 
 
 @router.get("/children/{child_id}/print", name="web_print")

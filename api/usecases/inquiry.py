@@ -6,11 +6,19 @@ the record like any read of a child (an access entry, read ``entries``, with the
 are verified against the checkpoints and proofs any role may ask for (api/usecases/log.py). A
 child's access history is itself a read of the child: need to know as for its chronology, and one
 access entry (read ``access``).
+
+One child's evidence bundle (domain/child_bundle.py) is for inquiries alone, like the entries it
+holds; producing it is a lookup of the child (read ``export``, with the child and any ``as_of``),
+appended before the bundle is made, so a bundle without ``as_of`` carries its own access entry.
+It is proved against one checkpoint of the whole tree, signed for it when the latest covers less.
+The command line produces bundles as an inquiry (``COMMAND_LINE_INQUIRY``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
@@ -18,10 +26,13 @@ from sqlalchemy import Connection
 from api.tokens import Principal
 from api.usecases.children import Admitted, ChildSelector, Look, read_child, record_lookup
 from api.usecases.permissions import authorise
-from domain.checkpoint import verify_checkpoint
-from domain.errors import LedgerError, MalformedRequest, NotFound, ProofError
+from domain.checkpoint import parse_checkpoint, verify_checkpoint
+from domain.child_bundle import ChildBundle, manifest
+from domain.entries import decode_entry, format_time
+from domain.errors import LedgerError, MalformedRequest, NotFound, ProofError, Unavailable
 from projections.access import child_ids, reads_of
-from projections.checkpoints import StoredCheckpoint, entries, latest_checkpoint
+from projections.checkpoints import StoredCheckpoint, ensure_checkpoint, entries, latest_checkpoint
+from projections.child_entries import bundle_leaves, child_leaves, key_history_leaves
 from projections.integrity import root_hash, tree_size
 
 if TYPE_CHECKING:
@@ -29,6 +40,20 @@ if TYPE_CHECKING:
 
 MAX_ENTRIES = 10_000
 DEFAULT_ENTRIES = 1_000
+#: Who produces a bundle at the command line: an inquiry (holder ``cli``), as its access entry says.
+COMMAND_LINE_INQUIRY = Principal(token_id="cli", role="inquiry", holder="cli")
+_CHILD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def selector_of(identifier: str) -> ChildSelector:
+    """The child an inquiry names at the command line: a 10-digit NHS number, a child id the ledger
+    gave, or else a UPN."""
+    text = identifier.strip()
+    if text.isascii() and text.isdigit() and len(text) == 10:
+        return ChildSelector(nhs_number=text)
+    if _CHILD_ID.fullmatch(text):
+        return ChildSelector(child=text)
+    return ChildSelector(upn=text.upper())
 
 
 @dataclass(frozen=True)
@@ -51,15 +76,14 @@ class Inquiry:
         """Log entries ``[start, end)`` with their indexes, at most 10,000 (``end`` is cut to that
         and to the size; default ``min(start + 1000, size)``). One access entry records the fetch,
         with the range as asked (``start``, and ``end`` if given) and its outcome, before it is
-        answered; ``end`` before ``start`` is a malformed question and stores nothing."""
+        answered; ``end`` at or before ``start`` is the empty range (as ``[start, end)`` says), so
+        every request the OpenAPI document allows has an answer."""
         authorise(principal.role, "read_entries")
-        if end is not None and end < start:
-            raise MalformedRequest("end is before start")
         query = {"start": str(start)} | ({} if end is None else {"end": str(end)})
         with self.services.reader.connect() as conn:
             size = tree_size(conn)
             stop = min(start + DEFAULT_ENTRIES, size) if end is None else min(end, start + MAX_ENTRIES, size)
-            found = None if start > size else entries(conn, start, stop)
+            found = None if start > size else entries(conn, start, stop) if stop > start else []
         record_lookup(self.services, principal, read="entries", query=query,
                       outcome="not_found" if found is None else "allowed")  # fmt: skip
         if found is None:
@@ -98,3 +122,37 @@ class Inquiry:
         if recomputed != signed.root:
             return LogState(size, checkpoint, False, "the checkpoint's root differs from the stored tree's root")
         return LogState(size, checkpoint, True, "signature valid; root matches the stored tree at that size")
+
+    def child_bundle(self, principal: Principal, selector: ChildSelector, as_of: datetime | None = None) -> ChildBundle:
+        """One child's evidence bundle (module doc): the access entry first, then a checkpoint of the
+        whole tree, then the child's leaves as known at ``as_of`` with the key history that checks
+        them, each proved in that checkpoint. NotFound (logged as such) for a child nobody named."""
+        authorise(principal.role, "read_entries")
+        services = self.services
+        if services.signer is None:
+            raise Unavailable("this process holds no checkpoint key, so it can sign no checkpoint")
+        seen = read_child(services, principal, Look(selector, as_of, None, "export"), lambda conn, seen: seen,
+                          catch_up=True)  # fmt: skip
+
+        def sign() -> StoredCheckpoint:
+            services.runner.catch_up()
+            with services.engine.begin() as conn:
+                return ensure_checkpoint(conn, services.signer)
+
+        latest = services.writes.exclusive(sign)
+        checkpoint = parse_checkpoint(latest.note.split("\n\n", 1)[0] + "\n")
+        child = seen.shown
+        with services.reader.connect() as conn:
+            if child is None:  # not yet known at as_of: nothing about it was recorded by then
+                own, ids = [], [seen.current.id]
+                named = seen.current
+            else:
+                own, ids, named = child_leaves(conn, child, as_of, latest.size), child_ids(conn, child), child
+            found = bundle_leaves(conn, own, latest.size)
+            agencies = {data["agency"] for leaf in found if (data := decode_entry(leaf.entry))["kind"] == "record"}
+            keys = key_history_leaves(conn, agencies, services.settings.origin, latest.size)
+            found = sorted([*found, *bundle_leaves(conn, set(keys) - set(own), latest.size)], key=lambda leaf: leaf.index)
+        described = {"id": named.id, "ids": ids, "identifiers": [] if child is None else named.identifiers}
+        shown_as_of = None if as_of is None else format_time(as_of)
+        return ChildBundle(manifest(services.settings.origin, described, shown_as_of, checkpoint, found, keys),
+                           found, latest.note, services.signer.vkey)  # fmt: skip

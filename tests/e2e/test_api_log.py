@@ -107,6 +107,7 @@ def test_proofs_beyond_the_log_get_404_and_nonsense_gets_400(live):
             ("/v1/log/proof/inclusion", {"index": "x", "size": 2}),
             ("/v1/log/proof/inclusion", {"index": -1, "size": 2}),
             ("/v1/log/proof/consistency", {"from": 1}),
-            ("/v1/log/entries", {"start": 2, "end": 1}),
         ):
             assert_problem(client.get(path, params=params), 400, "malformed-request")
+        backwards = client.get("/v1/log/entries", params={"start": 2, "end": 1})  # [2, 1) is empty
+        assert backwards.status_code == 200 and backwards.text == "", backwards.text

@@ -73,6 +73,7 @@ TABLE: dict[tuple[str, str], tuple[Request, set[str]]] = {
         lambda w: ("GET", "/v1/access", {"params": {"nhs_number": w.nhs}}), {"practitioner", "inquiry"}),
     ("GET", "/v1/notifications"): (lambda w: ("GET", "/v1/notifications", {}), {"practitioner"}),
     ("GET", "/v1/log/entries"): (lambda w: ("GET", "/v1/log/entries", {"params": {"start": 0, "end": 2}}), {"inquiry"}),
+    ("GET", "/v1/bundle"): (lambda w: ("GET", "/v1/bundle", {"params": {"nhs_number": w.nhs}}), {"inquiry"}),
     ("GET", "/v1/log/checkpoint"): (lambda w: ("GET", "/v1/log/checkpoint", {}), set(ROLES)),
     ("GET", "/v1/log/key"): (lambda w: ("GET", "/v1/log/key", {}), set(ROLES)),
     ("GET", "/v1/log/proof/inclusion"): (
@@ -174,6 +175,6 @@ def test_without_a_valid_token_every_endpoint_is_401(world, token):
 
 def test_admin_never_reads_a_child_even_with_break_glass(world):
     with world.live.client(world.tokens["admin"]) as client:
-        for path in ("/v1/chronology", "/v1/risk", "/v1/identity/matches", "/v1/access"):
+        for path in ("/v1/chronology", "/v1/risk", "/v1/identity/matches", "/v1/access", "/v1/bundle"):
             response = client.get(path, params={"nhs_number": world.nhs, "break_glass": "Fictional: curious"})
             assert response.status_code == 403, path
