@@ -44,8 +44,9 @@ from api.web_session import (
     sign_in_csrf,
     start_session,
 )
+from api.usecases.child_search import NameQuery
 from api.usecases.children import NotKnownToCouncil
-from domain.errors import Forbidden, InvalidPayload, LedgerError, NotFound
+from domain.errors import Forbidden, InvalidPayload, LedgerError, MalformedRequest, NotFound
 from domain.records import CATEGORIES
 from projections.dberrors import is_unreachable
 
@@ -196,15 +197,26 @@ def find(
     value: Annotated[str, Query(max_length=200)] = "",
     agency: Annotated[str, Query(max_length=64)] = "",
     break_glass: Annotated[str, Query(max_length=1000)] = "",
+    given_name: Annotated[str, Query(max_length=200)] = "",
+    family_name: Annotated[str, Query(max_length=200)] = "",
+    date_of_birth: Annotated[str, Query(max_length=10)] = "",
 ) -> Response:
-    """A search: one lookup, one access entry, whatever its answer. Another council's child, to a
-    practitioner without a reason, gives the page an unknown identifier gives."""
+    """A search, by name and date of birth or by one identifier: one lookup, logged whatever its
+    answer (api/usecases/practitioners.py says how). Another council's child, to a practitioner
+    without a reason, gives the page an unknown identifier gives; a search by name never shows it."""
     principal = current_reader(request, services)
+    by_name = {"given_name": given_name, "family_name": family_name, "date_of_birth": date_of_birth}
+    if any(v.strip() for v in by_name.values()):
+        return _find_by_name(request, services, principal, by_name)
+    if not value.strip() and not break_glass:
+        return _render(request, "find.html", principal=principal, agencies=services.practitioners.agencies(),
+                       kind=kind, by_name=by_name)  # fmt: skip
     value, reason = value.strip(), break_glass.strip() or None
+    status = 404
     try:
         child = services.practitioners.find(principal, kind, value, agency or None, reason)
     except InvalidPayload as exc:
-        error = str(exc)
+        error, status = str(exc), 400
     except NotKnownToCouncil:
         search = {"kind": kind, "value": value, "agency": agency}
         return _render(request, "break_glass.html", 404, principal=principal, search=search)
@@ -213,8 +225,21 @@ def find(
     else:
         url = str(request.url_for("web_child", child_id=child.id))
         return RedirectResponse(url + ("?" + urlencode({"break_glass": reason}) if reason else ""), status_code=303)
-    return _render(request, "home.html", 404, principal=principal, agencies=services.practitioners.agencies(),
-                   error=error, kind=kind, value=value, agency=agency)  # fmt: skip
+    return _render(request, "find.html", status, principal=principal, agencies=services.practitioners.agencies(),
+                   error=error, kind=kind, value=value, agency=agency, by_name=by_name)  # fmt: skip
+
+
+def _find_by_name(request: Request, services: ServicesDep, principal: Any, by_name: dict[str, str]) -> Response:
+    """The candidates a search by name and date of birth shows, or the form again with what is wrong."""
+    agencies = services.practitioners.agencies()
+    try:
+        query = NameQuery.parse(by_name["given_name"], by_name["family_name"], by_name["date_of_birth"])
+    except MalformedRequest as exc:
+        return _render(request, "find.html", 400, principal=principal, agencies=agencies, kind="nhs_number",
+                       by_name=by_name, name_error=str(exc))  # fmt: skip
+    answer = services.practitioners.search(principal, query)
+    return _render(request, "find.html", principal=principal, agencies=agencies, kind="nhs_number",
+                   by_name=by_name, answer=answer)  # fmt: skip
 
 
 # A child's picture ----------------------------------------------------------------------------------

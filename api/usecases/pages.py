@@ -140,7 +140,8 @@ class Pages:
                 entries=entries,
                 prompts=risk_prompts(conn, child.id, as_of=look.as_of),
                 agency_names=names,
-                matches=shown_matches(conn, principal, child.id) if with_matches else [],
+                matches=shown_matches(conn, principal, child.id, as_of=look.as_of,
+                                      agency_name=self.services.practitioners.agency_name) if with_matches else [],
                 reads=reads,
                 last_look=last_look(reads, principal),
             )
