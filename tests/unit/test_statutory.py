@@ -64,6 +64,8 @@ def test_the_order_things_happened_decides_not_the_order_they_were_recorded():
 def test_on_the_same_day_the_later_recorded_event_wins():
     assert current_statuses([event(PLAN_START, 4), event(PLAN_END, 4)]) == []
     assert len(current_statuses([event(PLAN_END, 4), event(PLAN_START, 4)])) == 1
+    (again,) = current_statuses([event(PLAN_START, 4), event(PLAN_END, 4), event(PLAN_START, 4, AGENCIES[1])])
+    assert again.since.agency == AGENCIES[1]  # the start after the end, not the equal one before it
 
 
 def test_statuses_are_independent_and_listed_in_a_fixed_order():
@@ -86,9 +88,10 @@ def test_since_is_a_start_of_that_status_with_no_end_between_it_and_now(given_ev
         start, end, _ = STATUSES[status.status]
         assert status.since in given_events and status.since.category == start
         ordered = sorted(given_events, key=lambda e: e.occurred)
-        after = ordered[ordered.index(status.since):]
+        at = next(i for i, e in enumerate(ordered) if e is status.since)  # equal events may repeat
+        after = ordered[at:]
         assert not any(e.category == end for e in after)
-        before = ordered[:ordered.index(status.since)]
+        before = ordered[:at]
         assert not before or next((e.category for e in reversed(before) if e.category in (start, end)), end) == end
 
 
