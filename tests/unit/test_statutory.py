@@ -64,6 +64,8 @@ def test_the_order_things_happened_decides_not_the_order_they_were_recorded():
 def test_on_the_same_day_the_later_recorded_event_wins():
     assert current_statuses([event(PLAN_START, 4), event(PLAN_END, 4)]) == []
     assert len(current_statuses([event(PLAN_END, 4), event(PLAN_START, 4)])) == 1
+    (again,) = current_statuses([event(PLAN_START, 4), event(PLAN_END, 4), event(PLAN_START, 4, AGENCIES[1])])
+    assert again.since.agency == AGENCIES[1]  # the start after the end, not the equal one before it
 
 
 def test_statuses_are_independent_and_listed_in_a_fixed_order():
