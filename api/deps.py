@@ -116,8 +116,12 @@ ED25519_PEM = {"format": "ed25519-public-key-pem"}  # a SubjectPublicKeyInfo PEM
 FUTURE_TIME = {"format": "future-date-or-time"}  # RFC 3339 date or date-time, after now
 INSTANT = {"format": "utc-date-time"}  # RFC 3339 date-time with an offset, representable in UTC
 
-_SELECTOR_MARK = "x-child-selector"
-_SELECTOR_PART = {_SELECTOR_MARK: True}  # marks the parameters describe_child_selector replaces
+# Query parameters that only together say what is asked carry a group mark; describe_groups puts
+# one object parameter in their place, whose schema can say the rule that joins them.
+_GROUP_MARK = "x-parameter-group"
+_SELECTOR_PART = {_GROUP_MARK: "child_selector"}
+NAME_SEARCH_PART = {_GROUP_MARK: "name_search"}
+PAST_DATE = {"format": "past-date"}  # YYYY-MM-DD, from 1900 to today
 
 NHS_PATTERN = r"^[0-9]{10}$"
 UPN_PATTERN = r"^[A-Z][0-9]{11}[0-9A-Z]$"
@@ -175,15 +179,41 @@ CHILD_SELECTOR = {
 }  # fmt: skip
 
 
-def describe_child_selector(schema: dict) -> None:
-    """Replace the child selector's five separate parameters with CHILD_SELECTOR in every operation
-    that takes them (found by their mark, so this holds however the framework nests routers)."""
+#: A search by name: the date of birth with a given name, a family name or both (never a name alone).
+NAME_SEARCH = {
+    "name": "name_search",
+    "in": "query",
+    "required": True,
+    "style": "form",
+    "explode": True,
+    "description": "date_of_birth, with given_name, family_name or both (accents, case and punctuation ignored)",
+    "schema": {
+        "type": "object",
+        "properties": {
+            "date_of_birth": {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", **PAST_DATE,
+                              "examples": ["2026-03-09"]},
+            "given_name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S", **PRINTABLE_TEXT},
+            "family_name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S", **PRINTABLE_TEXT},
+        },
+        "required": ["date_of_birth"],
+        "anyOf": [{"required": ["given_name"]}, {"required": ["family_name"]}],
+        "additionalProperties": False,
+    },
+}  # fmt: skip
+_GROUPS = {"child_selector": CHILD_SELECTOR, "name_search": NAME_SEARCH}
+
+
+def describe_groups(schema: dict) -> None:
+    """Replace each group's separate parameters with its object parameter in every operation that
+    takes them (found by their mark, so this holds however the framework nests routers)."""
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():
             parameters = operation.get("parameters", [])
-            kept = [p for p in parameters if not p.get("schema", {}).get(_SELECTOR_MARK)]
-            if len(kept) != len(parameters):
-                operation["parameters"] = [CHILD_SELECTOR, *kept]
+            groups = dict.fromkeys(p.get("schema", {}).get(_GROUP_MARK) for p in parameters)
+            groups.pop(None, None)
+            if groups:
+                kept = [p for p in parameters if _GROUP_MARK not in p.get("schema", {})]
+                operation["parameters"] = [*(_GROUPS[g] for g in groups), *kept]
 
 
 ChildQuery = Annotated[ChildSelector, Depends(child_selector)]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import date, datetime, timezone
 
 import time
@@ -46,6 +47,46 @@ def _nhs_number(digits: str) -> str | None:
         return None
 
 
+def _repaired_nhs_number(value: str) -> str:
+    """The nearest number with a valid check digit (the tenth digit is the check's)."""
+    for last in range(10):
+        found = _nhs_number(value[:8] + str((int(value[8]) + last) % 10))
+        if found:
+            return found
+    raise AssertionError("some ninth digit gives a valid NHS number")
+
+
+def _repaired_upn(value: str) -> str:
+    council = value[1:4] if value[1:4] in COUNCILS else COUNCILS[0]
+    last = value[-1] if value[-1] in UPN_LAST else "A"
+    return _upn(council + value[4:12] + last)
+
+
+def _repaired_past_date(value: str) -> str:
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return "2020-02-29"
+    return value if date(1900, 1, 1) <= day <= date.today() else "2020-02-29"
+
+
+# What the coverage phase sends as valid follows a parameter's pattern but not its format (a check
+# digit, a real past day): positive cases get the nearest value the format allows.
+REPAIRS = {
+    "nhs_number": lambda v: _repaired_nhs_number(v) if re.fullmatch(r"[0-9]{10}", v) else v,
+    "upn": lambda v: _repaired_upn(v) if re.fullmatch(r"[A-Z][0-9]{11}[0-9A-Z]", v) else v,
+    "date_of_birth": _repaired_past_date,
+}
+
+
+def _repair(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: REPAIRS[k](v) if k in REPAIRS and isinstance(v, str) else _repair(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_repair(v) for v in value]
+    return value
+
+
 def _pem(seed: bytes) -> str:
     key = Ed25519PrivateKey.from_private_bytes(seed).public_key()
     return key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
@@ -61,9 +102,21 @@ schemathesis.openapi.format(
 schemathesis.openapi.format(
     "nhs-number", st.text("0123456789", min_size=9, max_size=9).map(_nhs_number).filter(bool)
 )
+def _upn(body: str) -> str:
+    """A UPN of 12 characters after the check letter (a council number, 8 digits, one more)."""
+    return stdnum_upn.calc_check_digit(body) + body
+
+
+# A UPN's digits 2-4 are a council's number and its last character is from a set alphabet.
+UPN_LAST = "ABCDEFGHJKLMNPQRTUVWXYZ0123456789"
+COUNCILS = [f"{n:03d}" for n in range(1000) if stdnum_upn.is_valid(_upn(f"{n:03d}00000000A"))]
 schemathesis.openapi.format(
     "upn",
-    st.text("0123456789", min_size=11, max_size=11).map(lambda d: stdnum_upn.calc_check_digit(d + "A") + d + "A"),
+    st.builds(lambda la, digits, last: _upn(la + digits + last), st.sampled_from(COUNCILS),
+              st.text("0123456789", min_size=8, max_size=8), st.sampled_from(UPN_LAST)),
+)
+schemathesis.openapi.format(
+    "past-date", st.dates(date(1900, 1, 1), date.today()).map(date.isoformat)
 )
 schemathesis.openapi.format("ed25519-public-key-pem", st.binary(min_size=32, max_size=32).map(_pem))
 schemathesis.openapi.format(
@@ -118,6 +171,10 @@ def sign_valid_bodies(context, case):
     record or on a key statement, a registered witness's cosignature on the ledger's checkpoint."""
     if case.meta is None or case.meta.generation.mode != GenerationMode.POSITIVE:
         return case
+    if case.query:
+        case.query = _repair(case.query)
+    if isinstance(case.body, (dict, list)):
+        case.body = _repair(case.body)
     kind = RECORD_PATHS.get(case.operation.path)
     if kind == "one":
         case.body = _signed_record()

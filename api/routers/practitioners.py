@@ -20,6 +20,7 @@ from api import problems
 from api.deps import (
     FREE_TEXT,
     INSTANT,
+    NAME_SEARCH_PART,
     ChildQuery,
     DecidingPrincipal,
     LinkingPrincipal,
@@ -151,16 +152,14 @@ class ChildSearchOut(BaseModel):
     truncated: bool = Field(description="more candidates than shown: narrow the search")
 
 
-Name = Annotated[str | None, Query(max_length=200, description="as stated on the child's records; "
-                                                               "accents, case and punctuation ignored")]  # fmt: skip
+Name = Annotated[str | None, Query(max_length=200, json_schema_extra=NAME_SEARCH_PART)]  # described as NAME_SEARCH
 
 
 @router.get("/children/search", response_model=ChildSearchOut, responses=problems.responses(400, 401, 403))
 def search_children(
     principal: ReaderPrincipal,
     services: ServicesDep,
-    date_of_birth: Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD, required",
-                                               examples=["2026-03-09"])] = None,  # fmt: skip
+    date_of_birth: Annotated[str | None, Query(max_length=10, json_schema_extra=NAME_SEARCH_PART)] = None,
     given_name: Name = None,
     family_name: Name = None,
 ) -> JSONResponse:

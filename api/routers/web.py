@@ -233,7 +233,7 @@ def _find_by_name(request: Request, services: ServicesDep, principal: Any, by_na
     """The candidates a search by name and date of birth shows, or the form again with what is wrong."""
     agencies = services.practitioners.agencies()
     try:
-        query = NameQuery.parse(by_name["given_name"], by_name["family_name"], by_name["date_of_birth"])
+        query = NameQuery.parse(*(by_name[k].strip() or None for k in ("given_name", "family_name", "date_of_birth")))
     except MalformedRequest as exc:
         return _render(request, "find.html", 400, principal=principal, agencies=agencies, kind="nhs_number",
                        by_name=by_name, name_error=str(exc))  # fmt: skip

@@ -84,8 +84,14 @@ class NameQuery:
 
 
 def _name_part(value: str | None, field: str) -> str | None:
-    text = None if value is None else " ".join(value.split())
-    return check_query_text(text, field, MAX_NAME) if text else None
+    """A name part as searched (spaces collapsed); None when not given. Given but blank is refused:
+    leave it out instead (a form's empty field is left out by the web view)."""
+    if value is None:
+        return None
+    text = " ".join(value.split())
+    if not text:
+        raise MalformedRequest(f"{field} is blank: give a name or leave the parameter out")
+    return check_query_text(text, field, MAX_NAME)
 
 
 @dataclass(frozen=True, slots=True)
