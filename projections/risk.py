@@ -24,7 +24,7 @@ from sqlalchemy import BigInteger, Column, Connection, Integer, String, Table, T
 
 from domain.decisions import PromptDecision, prompt_id_for
 from domain.entries import format_time
-from projections.chronology import child_view, entry_keys_among, entry_rows, status_at
+from projections.chronology import child_view, entry_keys_among, entry_rows, restricted_among, status_at
 from projections.db import metadata
 from projections.identity import chunks, from_micros, to_micros
 from projections.risk_rules import RULES, Rule, RuleRow
@@ -122,12 +122,13 @@ class Prompt:
     raised_at: datetime
     state: str
     decisions: tuple[Decision, ...]
+    restricted: frozenset[tuple[str, str]] = frozenset()  # ``(agency, record_id)`` behind it that are restricted
 
     def to_dict(self) -> dict:
         """The JSON shape of SPEC section 3, with the prompt id, rule title, reason and decisions."""
         return {
             "prompt_id": self.prompt_id, "rule": self.rule, "rule_version": self.rule_version,
-            "title": self.title, "why": self.why, "records": [dict(r) for r in self.records],
+            "title": self.title, "why": self.why, "records": [dict(r) | {"restricted": (r["agency"], r["record_id"]) in self.restricted} for r in self.records],
             "raised_at": format_time(self.raised_at), "state": self.state,
             "decisions": [d.to_dict() for d in self.decisions],
         }  # fmt: skip
@@ -162,6 +163,7 @@ def risk_prompts(
         and status_at(row, at_us) == "current"
     ]  # fmt: skip
     in_force = sorted((component.facts or {}).values())
+    restricted = restricted_among(conn, rows)
     raised = []
     for rule in rules:
         for group in rule.evaluate(rule_rows):
@@ -176,6 +178,7 @@ def risk_prompts(
             pid, rule.id, rule.version, rule.title, rule.why,
             tuple({"agency": agency, "record_id": record_id} for agency, record_id in records),
             from_micros(raised_us), taken[-1].decision if taken else "open", taken,
+            frozenset(records) & restricted,
         ))  # fmt: skip
     return prompts
 

@@ -21,6 +21,7 @@ from api.usecases.permissions import authorise
 from domain.checkpoint import verify_checkpoint
 from domain.errors import LedgerError, MalformedRequest, NotFound, ProofError
 from projections.access import child_ids, reads_of
+from projections.chronology import sharing_notes
 from projections.checkpoints import StoredCheckpoint, entries, latest_checkpoint
 from projections.integrity import root_hash, tree_size
 
@@ -76,8 +77,10 @@ class Inquiry:
         self.services.writes.exclusive(self.services.runner.catch_up)
 
         def answer(conn: Connection, seen: Admitted) -> dict:
-            found = reads_of(conn, child_ids(conn, seen.current), limit=limit, offset=offset)
-            return {"child": seen.current.to_dict(), "reads": [read.as_json() for read in found]}
+            ids = child_ids(conn, seen.current)
+            found = reads_of(conn, ids, limit=limit, offset=offset)
+            return {"child": seen.current.to_dict(), "reads": [read.as_json() for read in found],
+                    "sharing_decisions": [note.to_dict() for note in sharing_notes(conn, ids)]}  # fmt: skip
 
         return read_child(self.services, principal, Look(selector, None, break_glass, "access"), answer)
 

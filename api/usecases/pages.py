@@ -18,9 +18,10 @@ from sqlalchemy import Connection, select
 from api.tokens import Principal
 from api.usecases.children import Admitted, ChildSelector, Look, read_child
 from api.usecases.practitioners import ChronologyFilter, ShownMatch, shown_matches
+from api.usecases.sharing import notes_of, shown_entries
 from projections.access import AccessRead, child_ids, reads_of
 from projections.checkpoints import StoredCheckpoint
-from projections.chronology import ChronologyEntry, child_local_authorities, chronology
+from projections.chronology import ChronologyEntry, SharingNote, child_local_authorities, chronology
 from projections.identity import Child
 from projections.matching import profiles
 from projections.risk import Prompt, risk_prompts
@@ -52,6 +53,7 @@ class Picture:
     matches: list[ShownMatch] = field(default_factory=list)
     reads: list[AccessRead] = field(default_factory=list)
     checkpoint: StoredCheckpoint | None = None
+    shared: list[SharingNote] = field(default_factory=list)  # practitioners' sharing decisions
 
 
 def known_as(conn: Connection, child: Child) -> KnownAs:
@@ -88,13 +90,18 @@ class Pages:
 
         def answer(conn: Connection, seen: Admitted) -> Picture:
             child = seen.current
-            everything = chronology(conn, child.id, as_of=look.as_of)
+            names: dict[str, str] = {}
+
+            def name_of(agency: str) -> str:
+                return names.setdefault(agency, self.services.ledger.agency(agency).name)
+
+            everything = shown_entries(principal, chronology(conn, child.id, as_of=look.as_of), name_of)
             filtered = any((narrow.agency, narrow.category, narrow.date_from, narrow.date_to))
-            entries = everything if not filtered else chronology(
+            entries = everything if not filtered else shown_entries(principal, chronology(
                 conn, child.id, as_of=look.as_of, agency=narrow.agency, category=narrow.category,
                 date_from=narrow.date_from, date_to=narrow.date_to,
-            )  # fmt: skip
-            names = {a: self.services.ledger.agency(a).name for a in dict.fromkeys(e.agency for e in everything)}
+            ), name_of)  # fmt: skip
+            names = {a: name_of(a) for a in dict.fromkeys(e.agency for e in everything)}
             return Picture(
                 child=child,
                 known=known_as(conn, child),
@@ -104,6 +111,7 @@ class Pages:
                 agency_names=names,
                 matches=shown_matches(conn, principal, child.id) if with_matches else [],
                 reads=[] if for_print else reads_of(conn, child_ids(conn, child)),
+                shared=notes_of(conn, seen, look),
             )
 
         if not for_print:  # who has looked, up to this moment

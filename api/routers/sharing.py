@@ -1,0 +1,110 @@
+"""Restricted records and sharing decisions (docs/records.md): a practitioner opens a restricted
+record by breaking glass, an agency reads what it is told of that, a practitioner records a sharing
+decision. Each handler is one use case of api/usecases/sharing.py.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api import problems
+from api.deps import CHILD_PATTERN, ReaderPrincipal, ServicesDep, StrictJSONRoute, allowed_to
+from api.tokens import Principal
+from domain.agencies import AGENCY_ID_PATTERN
+from domain.records import SHARING_DECISIONS
+from domain.sharing import MAX_REASON
+
+router = APIRouter(prefix="/v1", tags=["practitioners"], route_class=StrictJSONRoute)
+
+SharingPrincipal = Annotated[Principal, Depends(allowed_to("share"))]
+AgencyNotified = Annotated[Principal, Depends(allowed_to("read_agency_notifications"))]
+
+
+class RestrictedOut(BaseModel):
+    """One restricted record in full, and whether opening it was a (flagged) break-glass read."""
+
+    child: dict
+    entry: dict
+    break_glass: bool
+
+
+@router.get(
+    "/children/{child}/restricted/{agency}/{record_id}",
+    response_model=RestrictedOut,
+    responses=problems.responses(400, 401, 403, 404),
+)
+def get_restricted_record(
+    principal: ReaderPrincipal,
+    services: ServicesDep,
+    child: Annotated[str, Path(pattern=CHILD_PATTERN, description="the child id the ledger gave")],
+    agency: Annotated[str, Path(pattern=AGENCY_ID_PATTERN, max_length=64)],
+    record_id: Annotated[str, Path(min_length=1, max_length=128)],
+    break_glass: Annotated[str | None, Query(min_length=1, max_length=1000,
+                                             description="a practitioner's reason (required); the agency is told")] = None,
+) -> JSONResponse:  # fmt: skip
+    """Open a restricted record of a child: for a practitioner, a break-glass read with a reason,
+    logged, flagged and told to the recording agency; an inquiry sees it in full without one."""
+    return JSONResponse(services.sharing.open_restricted(principal, child, agency, record_id, break_glass))
+
+
+class AgencyNotificationsOut(BaseModel):
+    agency: str
+    limit: int
+    offset: int
+    notifications: list[dict] = Field(description="kind, at, leaf_index, child, record_id, who, council, reason")
+
+
+@router.get(
+    "/agency/notifications", response_model=AgencyNotificationsOut, responses=problems.responses(400, 401, 403)
+)
+def get_agency_notifications(
+    principal: AgencyNotified,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="at most this many")] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="notifications to skip")] = 0,
+) -> JSONResponse:
+    """Your agency's notifications, newest first: practitioners who broke glass to open its
+    restricted records, with who, when and why."""
+    return JSONResponse(services.sharing.agency_notifications(principal, limit, offset))
+
+
+class SharingIn(BaseModel):
+    """A practitioner's sharing decision about a child of their council."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "child": "0f8fad5b-d9cb-569f-a165-70867728950e", "decision": "shared",
+            "recipient": "Northshire school DSL (fictional)", "reason": "Fictional: to plan support at school.",
+        }]},
+    )  # fmt: skip
+
+    child: str = Field(pattern=CHILD_PATTERN)
+    decision: Literal[SHARING_DECISIONS]  # type: ignore[valid-type]
+    recipient: str | None = Field(default=None, min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=MAX_REASON)
+
+
+class SharingOut(BaseModel):
+    decision_id: str
+    child: str
+    decision: str
+    recipient: str | None
+    recorded_at: str
+
+
+@router.post(
+    "/sharing/decisions",
+    status_code=201,
+    response_model=SharingOut,
+    responses=problems.responses(400, 401, 403, 404, 413, 422),
+)
+def post_sharing_decision(principal: SharingPrincipal, services: ServicesDep, decision: SharingIn) -> JSONResponse:
+    """Record that you shared information about a child of your council (with whom and why), or
+    decided not to share (why): a log entry, shown in the chronology and the access history."""
+    body = services.sharing.decide(principal, decision.child, decision.decision, decision.recipient, decision.reason)
+    return JSONResponse(body, status_code=201)
