@@ -20,7 +20,7 @@ from domain.records import CATEGORIES, parse_occurred_at
 from domain.times import parse_date, parse_optional_instant
 from projections.access import AccessRead
 from projections.checkpoints import StoredCheckpoint
-from projections.chronology import ChronologyEntry
+from projections.chronology import ChronologyEntry, SharingNote
 from projections.identity import Child
 from projections.matching import PossibleMatch
 from projections.risk import Prompt
@@ -114,6 +114,7 @@ class PageModel:
     timeline: Timeline
     behind: dict[tuple[str, str], list[Prompt]] = field(default_factory=dict)
     highlighted: set[tuple[str, str]] = field(default_factory=set)
+    shared: list[SharingNote] = field(default_factory=list)
 
 
 def page_model(picture: Picture, view: ViewQuery) -> PageModel:
@@ -133,7 +134,7 @@ def page_model(picture: Picture, view: ViewQuery) -> PageModel:
         child=picture.child, known=picture.known, entries=picture.entries, prompts=picture.prompts,
         agency_names=names, matches=picture.matches, reads=picture.reads, checkpoint=picture.checkpoint,
         all_agencies=list(names.items()), row_of={(e.agency, e.record_id): e for e in picture.everything},
-        timeline=timeline, behind=behind, highlighted=highlighted,
+        timeline=timeline, behind=behind, highlighted=highlighted, shared=picture.shared,
     )  # fmt: skip
 
 

@@ -85,8 +85,9 @@ class SharingIn(BaseModel):
 
     child: str = Field(pattern=CHILD_PATTERN)
     decision: Literal[SHARING_DECISIONS]  # type: ignore[valid-type]
-    recipient: str | None = Field(default=None, min_length=1, max_length=200)
-    reason: str = Field(min_length=1, max_length=MAX_REASON)
+    # Their text rules are the domain's (domain/sharing.py): refused as 422, like a record's fields.
+    recipient: str | None = Field(default=None, description="whom it was shared with; only when shared")
+    reason: str = Field(description=f"why; free text, 1 to {MAX_REASON} characters")
 
 
 class SharingOut(BaseModel):
