@@ -69,6 +69,13 @@ TABLE: dict[tuple[str, str], tuple[Request, set[str]]] = {
     ("GET", "/v1/access"): (
         lambda w: ("GET", "/v1/access", {"params": {"nhs_number": w.nhs}}), {"practitioner", "inquiry"}),
     ("GET", "/v1/notifications"): (lambda w: ("GET", "/v1/notifications", {}), {"practitioner"}),
+    ("GET", "/v1/agency/notifications"): (lambda w: ("GET", "/v1/agency/notifications", {}), {"agency"}),
+    ("GET", "/v1/children/{child}/restricted/{agency}/{record_id}"): (
+        lambda w: ("GET", f"/v1/children/{w.child}/restricted/{w.agency}/W-1",
+                   {"params": {"break_glass": "Fictional: roles test"}}), {"practitioner", "inquiry"}),
+    ("POST", "/v1/sharing/decisions"): (
+        lambda w: ("POST", "/v1/sharing/decisions", {"json": {"child": w.child, "decision": "not_shared",
+                                                              "reason": "Fictional: roles test."}}), {"practitioner"}),
     ("GET", "/v1/log/entries"): (lambda w: ("GET", "/v1/log/entries", {"params": {"start": 0, "end": 2}}), {"inquiry"}),
     ("GET", "/v1/log/checkpoint"): (lambda w: ("GET", "/v1/log/checkpoint", {}), set(ROLES)),
     ("GET", "/v1/log/key"): (lambda w: ("GET", "/v1/log/key", {}), set(ROLES)),
