@@ -20,7 +20,8 @@ from domain.records import CATEGORIES, parse_occurred_at
 from domain.times import parse_date, parse_optional_instant
 from projections.access import AccessRead
 from projections.checkpoints import StoredCheckpoint
-from projections.chronology import ChronologyEntry, SharingNote
+from projections.chronology import ChronologyEntry
+from projections.sharing import SharingNote
 from projections.identity import Child
 from projections.matching import PossibleMatch
 from projections.risk import Prompt

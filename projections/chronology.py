@@ -40,6 +40,7 @@ from domain.sharing import SharingDecision
 from projections.db import metadata
 from projections.identity import Component, child_component, chunks, decode_record, from_micros, to_micros
 from projections.runner import LogItem
+from projections.sharing import sharing, sharing_row
 
 STATUSES = ("current", "superseded", "retracted")
 DEFAULT_LIMIT = 1000
@@ -91,21 +92,6 @@ entry_details = Table(
     Column("reason", Text),
 )
 
-# Practitioners' sharing decisions (domain/sharing.py), by the child id they were recorded under.
-sharing = Table(
-    "chronology_sharing",
-    metadata,
-    Column("notification_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("leaf_index", BigInteger, nullable=False),
-    Column("decision_id", String(36), nullable=False),
-    Column("child_id", String(128), nullable=False, index=True),
-    Column("decision", String(16), nullable=False),
-    Column("recipient", String(200)),
-    Column("reason", Text, nullable=False),
-    Column("decided_by", String(200), nullable=False),
-    Column("at_us", BigInteger, nullable=False),
-)
-
 entry_keys = Table(
     "chronology_entry_keys",
     metadata,
@@ -141,10 +127,7 @@ class ChronologyProjection:
             if isinstance(event, Agency.Registered):
                 kinds[event.agency_id] = event.kind
             elif isinstance(event, SharingDecision.Decided):
-                shared.append({"notification_id": item.notification_id, "leaf_index": seen + offset,
-                               "decision_id": str(event.originator_id), "child_id": event.child_id,
-                               "decision": event.decision, "recipient": event.recipient, "reason": event.reason,
-                               "decided_by": event.decided_by, "at_us": to_micros(event.timestamp)})  # fmt: skip
+                shared.append(sharing_row(item, seen + offset))
             elif isinstance(event, Record.Recorded):
                 payload = decode_record(event)
                 at = to_micros(event.timestamp)
@@ -424,30 +407,3 @@ def child_local_authorities(conn: Connection, child_id: str) -> set[str]:
     ).distinct()  # fmt: skip
     return set(conn.execute(query, {"keys": list(component.child.keys)}).scalars())
 
-
-@dataclass(frozen=True, slots=True)
-class SharingNote:
-    """A practitioner's sharing decision on a child: shared with whom and why, or not shared."""
-
-    decision_id: str
-    decision: str
-    recipient: str | None
-    reason: str
-    decided_by: str
-    recorded_at: datetime
-    leaf_index: int
-
-    def to_dict(self) -> dict:
-        data = {name: getattr(self, name) for name in self.__slots__}
-        data["recorded_at"] = format_time(self.recorded_at)
-        return data
-
-
-def sharing_notes(conn: Connection, child_ids: Sequence[str], as_of: datetime | None = None) -> list[SharingNote]:
-    """Practitioners' sharing decisions recorded (by ``as_of``) under any of ``child_ids`` (a child's
-    ids, past and present), oldest first."""
-    query = select(sharing).where(sharing.c.child_id.in_(list(child_ids)[:1000])).order_by(sharing.c.notification_id)
-    if as_of is not None:
-        query = query.where(sharing.c.at_us <= to_micros(as_of))
-    return [SharingNote(row.decision_id, row.decision, row.recipient, row.reason, row.decided_by,
-                        from_micros(row.at_us), row.leaf_index) for row in conn.execute(query)]  # fmt: skip

@@ -21,7 +21,7 @@ from api.usecases.permissions import authorise
 from domain.checkpoint import verify_checkpoint
 from domain.errors import LedgerError, MalformedRequest, NotFound, ProofError
 from projections.access import child_ids, reads_of
-from projections.chronology import sharing_notes
+from projections.sharing import sharing_notes
 from projections.checkpoints import StoredCheckpoint, entries, latest_checkpoint
 from projections.integrity import root_hash, tree_size
 

@@ -21,7 +21,8 @@ from api.usecases.practitioners import ChronologyFilter, ShownMatch, shown_match
 from api.usecases.sharing import notes_of, shown_entries
 from projections.access import AccessRead, child_ids, reads_of
 from projections.checkpoints import StoredCheckpoint
-from projections.chronology import ChronologyEntry, SharingNote, child_local_authorities, chronology
+from projections.chronology import ChronologyEntry, child_local_authorities, chronology
+from projections.sharing import SharingNote
 from projections.identity import Child
 from projections.matching import profiles
 from projections.risk import Prompt, risk_prompts

@@ -44,7 +44,8 @@ from domain.errors import MalformedRequest, NotFound
 from domain.sharing import check_sharing, record_sharing
 from domain.text import check_reference
 from projections.access import child_ids
-from projections.chronology import ChronologyEntry, SharingNote, chronology, sharing_notes
+from projections.chronology import ChronologyEntry, chronology
+from projections.sharing import SharingNote, sharing_notes
 
 if TYPE_CHECKING:
     from api.bootstrap import Services
