@@ -101,7 +101,7 @@ class Pages:
             entries = everything if not filtered else shown_entries(principal, chronology(
                 conn, child.id, as_of=look.as_of, agency=narrow.agency, category=narrow.category,
                 date_from=narrow.date_from, date_to=narrow.date_to,
-            ), name_of)  # fmt: skip
+            ), name_of, narrow.category)  # fmt: skip
             names = {a: name_of(a) for a in dict.fromkeys(e.agency for e in everything)}
             return Picture(
                 child=child,

@@ -80,7 +80,7 @@ class Practitioners:
                 conn, seen.shown.id, as_of=look.as_of, agency=narrow.agency, category=narrow.category,
                 date_from=narrow.date_from, date_to=narrow.date_to, limit=narrow.limit, offset=narrow.offset,
             )  # fmt: skip
-            shown = shown_entries(principal, found, self.services.sharing.agency_name)
+            shown = shown_entries(principal, found, self.services.sharing.agency_name, narrow.category)
             return {"child": (seen.shown or seen.current).to_dict(), "as_of": as_of_text(look.as_of),
                     "entries": [entry.to_dict() for entry in shown],
                     "sharing_decisions": [note.to_dict() for note in notes_of(conn, seen, look)]}  # fmt: skip

@@ -67,12 +67,16 @@ def withheld(entry: ChronologyEntry, agency_name: str) -> ChronologyEntry:
 
 
 def shown_entries(
-    principal: Principal, entries: Iterable[ChronologyEntry], agency_name: Callable[[str], str]
+    principal: Principal, entries: Iterable[ChronologyEntry], agency_name: Callable[[str], str],
+    category: str | None = None,
 ) -> list[ChronologyEntry]:
-    """The entries as this reader may see them: restricted ones withheld unless ``sees_restricted``."""
+    """The entries as this reader may see them: restricted ones withheld unless ``sees_restricted``.
+    Narrowed by ``category``, a restricted entry is left out: its category is not the reader's to
+    learn, and a filter must not tell it."""
     if sees_restricted(principal):
         return list(entries)
-    return [withheld(e, agency_name(e.agency)) if e.restricted else e for e in entries]
+    return [withheld(e, agency_name(e.agency)) if e.restricted else e
+            for e in entries if not (e.restricted and category is not None)]  # fmt: skip
 
 
 class Sharing:
