@@ -24,8 +24,19 @@ SharingPrincipal = Annotated[Principal, Depends(allowed_to("share"))]
 AgencyNotified = Annotated[Principal, Depends(allowed_to("read_agency_notifications"))]
 
 
+EXAMPLE_CHILD = {"id": "0f8fad5b-d9cb-569f-a165-70867728950e", "identifiers": [{"nhs_number": "9434765919"}]}
+
+
 class RestrictedOut(BaseModel):
     """One restricted record in full, and whether opening it was a (flagged) break-glass read."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "child": EXAMPLE_CHILD, "break_glass": True,
+        "entry": {"record_id": "NH-2026-0042", "agency": "northshire-health", "type": "concern",
+                  "category": "sexual_harm", "occurred_at": "2026-03-03T10:00:00+00:00",
+                  "recorded_at": "2026-03-03T10:05:00.000000Z", "summary": "Fictional: clinic note.",
+                  "status": "current", "leaf_index": 42, "restricted": True},
+    }]})  # fmt: skip
 
     child: dict
     entry: dict
@@ -41,8 +52,8 @@ def get_restricted_record(
     principal: ReaderPrincipal,
     services: ServicesDep,
     child: Annotated[str, Path(pattern=CHILD_PATTERN, description="the child id the ledger gave")],
-    agency: Annotated[str, Path(pattern=AGENCY_ID_PATTERN, max_length=64)],
-    record_id: Annotated[str, Path(min_length=1, max_length=128)],
+    agency: Annotated[str, Path(pattern=AGENCY_ID_PATTERN, max_length=64, description="the recording agency")],
+    record_id: Annotated[str, Path(min_length=1, max_length=128, description="the agency's own record id")],
     break_glass: Annotated[str | None, Query(min_length=1, max_length=1000,
                                              description="a practitioner's reason (required); the agency is told")] = None,
 ) -> JSONResponse:  # fmt: skip
@@ -52,6 +63,16 @@ def get_restricted_record(
 
 
 class AgencyNotificationsOut(BaseModel):
+    """What the agency has been told, newest first."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "agency": "northshire-health", "limit": 100, "offset": 0,
+        "notifications": [{"kind": "restricted_record_read", "at": "2026-03-04T09:00:00.000000Z", "leaf_index": 57,
+                           "child": EXAMPLE_CHILD["id"], "record_id": "NH-2026-0042",
+                           "who": "Sam Example (fictional)", "council": "309",
+                           "reason": "Fictional: strategy meeting needs the clinic's note."}],
+    }]})  # fmt: skip
+
     agency: str
     limit: int
     offset: int
@@ -91,6 +112,11 @@ class SharingIn(BaseModel):
 
 
 class SharingOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "decision_id": "5c7a1c3e-8d0b-4f6e-9a2d-1b3c4d5e6f70", "child": EXAMPLE_CHILD["id"], "decision": "shared",
+        "recipient": "Northshire school DSL (fictional)", "recorded_at": "2026-03-04T09:30:00.000000Z",
+    }]})  # fmt: skip
+
     decision_id: str
     child: str
     decision: str
