@@ -10,6 +10,7 @@ one is refused whole, with nothing stored.
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ class Case:
         self.police, self.health = live.agency("police"), live.agency("health")
         self.nhs = fresh_nhs_number()
         self.secrets = (f"Fictional clinic note {n}: disclosure during a sexual health visit",
-                        f"Fictional action {n}: referred to the clinic's own safeguarding lead",
+                        f"Fictional action {n}: referred to the clinic safeguarding lead & <b>nurse</b>",
                         f"Fictional role {n}: sexual health nurse")  # fmt: skip
         subject = {"nhs_number": self.nhs, "given_name": "Robin", "family_name": f"Example{n}"}
         self.open_record = {"agency": self.police, "record_id": f"P-{n}", "type": "concern", "subject": subject,
@@ -62,7 +63,8 @@ class Case:
             assert answer.status_code == 201, answer.text
 
     def leaks(self, text: str) -> list[str]:
-        return [secret for secret in self.secrets if secret in text]
+        """The secrets found in ``text``, as written or as HTML escapes them."""
+        return [secret for secret in self.secrets if secret in text or html.escape(secret) in text]
 
     def opened(self, token: str, break_glass: str | None = None):
         params = {} if break_glass is None else {"break_glass": break_glass}
@@ -249,3 +251,29 @@ def test_only_a_practitioner_of_the_child_s_council_records_a_sharing_decision(l
         with live.client(token) as client:
             assert client.post("/v1/sharing/decisions", json=body).status_code == status
     assert stored(live) == before
+
+
+def test_in_the_web_view_a_practitioner_breaks_glass_to_open_it_and_records_a_sharing_decision(live: Live):
+    case = Case(live)
+    url = f"/children/{case.child}/restricted/{case.health}/{case.restricted['record_id']}"
+    with case.web(case.practitioner) as browser:
+        page = browser.get(f"/children/{case.child}")
+        assert url in page.text and case.leaks(page.text) == []  # the form to open it, nothing of it
+        before = stored(live)
+        assert browser.get(url).status_code == 400 and stored(live) == before
+        opened = browser.get(url, params={"break_glass": "Fictional: strategy meeting."})
+        assert opened.status_code == 200 and case.leaks(opened.text) == list(case.secrets[:3])
+        (entry,) = access_entries_since(live, before)
+        assert entry.break_glass and entry.read == "restricted_record"
+        csrf = csrf_of(browser.get(f"/children/{case.child}").text)
+        before = stored(live)
+        refused = browser.post(f"/children/{case.child}/sharing", data={
+            "decision": "not_shared", "reason": "Fictional: bell \x07", CSRF_FIELD: csrf})  # fmt: skip
+        assert refused.status_code == 400 and "bell" not in refused.text and stored(live) == before
+        made = browser.post(f"/children/{case.child}/sharing", data={
+            "decision": "shared", "recipient": "Northshire GP (fictional)", "reason": "Fictional: for the review.",
+            CSRF_FIELD: csrf})  # fmt: skip
+        assert made.status_code == 303
+        page = browser.get(f"/children/{case.child}").text
+    assert "Shared with Northshire GP (fictional)" in page and "Fictional: for the review." in page
+    assert len(_agency_told(live, case)) == 1
