@@ -474,7 +474,9 @@ class AgencyNotification:
         return data
 
 
-def agency_notifications(conn: Connection, agency: str, *, limit: int = 100, offset: int = 0) -> list[AgencyNotification]:
+def agency_notifications(
+    conn: Connection, agency: str, *, limit: int = 100, offset: int = 0
+) -> list[AgencyNotification]:
     """An agency's notifications, newest first (by log position)."""
     query = (
         select(agency_notices)

@@ -20,6 +20,8 @@ from domain.sharing import MAX_REASON
 
 router = APIRouter(prefix="/v1", tags=["practitioners"], route_class=StrictJSONRoute)
 
+BreakGlass = Annotated[str | None, Query(min_length=1, max_length=1000,
+                                         description="a practitioner's reason (required); the agency is told")]
 SharingPrincipal = Annotated[Principal, Depends(allowed_to("share"))]
 AgencyNotified = Annotated[Principal, Depends(allowed_to("read_agency_notifications"))]
 
@@ -54,9 +56,8 @@ def get_restricted_record(
     child: Annotated[str, Path(pattern=CHILD_PATTERN, description="the child id the ledger gave")],
     agency: Annotated[str, Path(pattern=AGENCY_ID_PATTERN, max_length=64, description="the recording agency")],
     record_id: Annotated[str, Path(min_length=1, max_length=128, description="the agency's own record id")],
-    break_glass: Annotated[str | None, Query(min_length=1, max_length=1000,
-                                             description="a practitioner's reason (required); the agency is told")] = None,
-) -> JSONResponse:  # fmt: skip
+    break_glass: BreakGlass = None,
+) -> JSONResponse:
     """Open a restricted record of a child: for a practitioner, a break-glass read with a reason,
     logged, flagged and told to the recording agency; an inquiry sees it in full without one."""
     return JSONResponse(services.sharing.open_restricted(principal, child, agency, record_id, break_glass))

@@ -45,6 +45,7 @@ from domain.sharing import check_sharing, record_sharing
 from domain.text import check_reference
 from projections.access import child_ids
 from projections.chronology import ChronologyEntry, chronology
+from projections.notifications import agency_notifications
 from projections.sharing import SharingNote, sharing_notes
 
 if TYPE_CHECKING:
@@ -103,14 +104,14 @@ class Sharing:
         query = {"child": child_id, "agency": agency, "record_id": record_id}
         with self.services.reader.connect() as conn:
             seen = admit(conn, principal, look)
-            entry = None if isinstance(seen, Turned) else _restricted_entry(conn, seen, agency, record_id)
-        if isinstance(seen, Turned) or entry is None:
-            error = seen.error if isinstance(seen, Turned) else NotFound(NO_RESTRICTED)
-            record_lookup(self.services, principal, read=RESTRICTED_READ, query=query,
-                          child=seen.child if isinstance(seen, Turned) else seen.current.id,
-                          outcome=seen.outcome if isinstance(seen, Turned) else "not_found",
-                          reason=break_glass, catch_up=True)  # fmt: skip
-            raise error
+            if isinstance(seen, Admitted):
+                entry = _restricted_entry(conn, seen, agency, record_id)
+                if entry is None:  # on the record as a look that found nothing
+                    seen = Turned("not_found", seen.current.id, NotFound(NO_RESTRICTED))
+        if isinstance(seen, Turned):
+            record_lookup(self.services, principal, read=RESTRICTED_READ, query=query, child=seen.child,
+                          outcome=seen.outcome, reason=break_glass, catch_up=True)  # fmt: skip
+            raise seen.error
         flagged = not sees_restricted(principal)
         record_lookup(self.services, principal, read=RESTRICTED_READ, query=query, child=seen.current.id,
                       break_glass=flagged, reason=break_glass, catch_up=True)  # fmt: skip
@@ -119,8 +120,6 @@ class Sharing:
     def agency_notifications(self, principal: Principal, limit: int = 100, offset: int = 0) -> dict:
         """What the agency has been told, newest first: practitioners who broke glass to open its
         restricted records (who, which, when, why). Brought up to date first."""
-        from projections.notifications import agency_notifications
-
         authorise(principal.role, "read_agency_notifications")
         if not 1 <= limit <= 1000 or offset < 0:
             raise MalformedRequest("limit is 1 to 1000 and offset at least 0")
@@ -154,6 +153,7 @@ def notes_of(conn: Connection, seen: Admitted, look: Look) -> list[SharingNote]:
 
 
 def _restricted_entry(conn: Connection, seen: Admitted, agency: str, record_id: str) -> ChronologyEntry | None:
-    found = chronology(conn, seen.current.id, agency=agency)
+    """The child's restricted record ``(agency, record_id)`` as it is now, or None."""
+    found = chronology(conn, seen.current.id, agency=agency, limit=1 << 40)
     return next((e for e in found if e.record_id == record_id and e.restricted), None)
 

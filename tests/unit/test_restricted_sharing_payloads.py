@@ -18,7 +18,8 @@ from tests.conftest import concern
 VALIDATOR = jsonschema.Draft202012Validator(record_schema())
 SHARED = {"agency": "northshire-police", "record_id": "ref-9", "type": "sharing_decision",
           "subject": {"nhs_number": "9434765919"}, "occurred_at": "2026-03-02", "decision": "shared",
-          "recipient": "Northshire school DSL (fictional)", "reason": "Fictional: to plan support at school."}  # fmt: skip
+          "recipient": "Northshire school DSL (fictional)",
+          "reason": "Fictional: to plan support at school."}  # fmt: skip
 NOT_SHARED = {k: v for k, v in SHARED.items() if k != "recipient"} | {"decision": "not_shared"}
 
 
