@@ -71,7 +71,7 @@ TABLE: dict[tuple[str, str], tuple[Request, set[str]]] = {
     ("GET", "/v1/notifications"): (lambda w: ("GET", "/v1/notifications", {}), {"practitioner"}),
     ("GET", "/v1/agency/notifications"): (lambda w: ("GET", "/v1/agency/notifications", {}), {"agency"}),
     ("GET", "/v1/children/{child}/restricted/{agency}/{record_id}"): (
-        lambda w: ("GET", f"/v1/children/{w.child}/restricted/{w.agency}/W-1",
+        lambda w: ("GET", f"/v1/children/{w.child}/restricted/{w.agency}/W-R",
                    {"params": {"break_glass": "Fictional: roles test"}}), {"practitioner", "inquiry"}),
     ("POST", "/v1/sharing/decisions"): (
         lambda w: ("POST", "/v1/sharing/decisions", {"json": {"child": w.child, "decision": "not_shared",
@@ -136,6 +136,8 @@ def world(live) -> World:
         (receipt,) = live.services.submit([live.envelope(concern(record_id, agency=agency, subject={"nhs_number": nhs}))],
                                           agency)  # fmt: skip
         leaves[record_id] = receipt["leaf_index"]
+    live.services.submit([live.envelope(concern("W-R", agency=police, subject={"nhs_number": nhs}, restricted=True,
+                                                category="routine_contact"))], police)  # fmt: skip
     issued = {
         "agency": live.token("agency", agency=police),
         "practitioner": live.token("practitioner", local_authority="309"),
