@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import deps, http_conventions, problems
 from api.log_safety import note_failure, request_summary
 from api.bootstrap import Services, bootstrap
-from api.routers import admin, agencies, health, inquiry, log, practitioners, schema, web
+from api.routers import admin, agencies, health, inquiry, log, practitioners, schema, sharing, web
 from api.settings import Settings, SettingsError
 from domain.errors import LedgerError
 from domain.jsonstrict import MAX_DEPTH, too_deep
@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         redoc_url=None,
         openapi_url="/v1/openapi.json",
     )
-    for module in (agencies, practitioners, inquiry, log, admin, health, schema):
+    for module in (agencies, practitioners, sharing, inquiry, log, admin, health, schema):
         app.include_router(module.router)
     app.include_router(log.receipts_router)
     app.include_router(web.router)

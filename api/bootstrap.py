@@ -27,6 +27,7 @@ from api.usecases.inquiry import Inquiry
 from api.usecases.log import Log
 from api.usecases.pages import Pages
 from api.usecases.practitioners import Practitioners
+from api.usecases.sharing import Sharing
 from api.usecases.writes import GroupCommit
 from domain.entries import format_time
 from domain.errors import LedgerError
@@ -62,6 +63,7 @@ class Services:
     inquiry: Inquiry = field(init=False)
     log: Log = field(init=False)
     admin: Admin = field(init=False)
+    sharing: Sharing = field(init=False)
 
     def __post_init__(self) -> None:
         if self.reader is None:
@@ -73,6 +75,7 @@ class Services:
         self.inquiry = Inquiry(self)
         self.log = Log(self)
         self.admin = Admin(self)
+        self.sharing = Sharing(self)
 
     def submit(self, envelopes: Sequence[bytes | str | dict], acting_agency: str | None = None) -> list[dict | LedgerError]:
         """Append envelopes for any registered agency (a bulk load at the command line: the domain

@@ -23,6 +23,7 @@ from domain.times import parse_date, parse_optional_instant
 from projections.access import AccessRead
 from projections.checkpoints import StoredCheckpoint
 from projections.chronology import ChronologyEntry
+from projections.sharing import SharingNote
 from projections.identity import Child
 from projections.matching import PossibleMatch
 from projections.risk import Prompt
@@ -150,6 +151,7 @@ class PageModel:
     last_look: datetime | None = None
     born: date | None = None
     order: str = "oldest"
+    shared: list[SharingNote] = field(default_factory=list)
 
     @property
     def rows(self) -> list[ChronologyEntry]:
@@ -197,7 +199,7 @@ def page_model(picture: Picture, view: ViewQuery) -> PageModel:
         agency_names=names, matches=picture.matches, reads=picture.reads, checkpoint=picture.checkpoint,
         all_agencies=list(names.items()), row_of={(e.agency, e.record_id): e for e in picture.everything},
         timeline=timeline, behind=behind, highlighted=highlighted, ages=ages, new=new, last_look=seen,
-        born=born, order=view.order,
+        born=born, order=view.order, shared=picture.shared,
     )  # fmt: skip
 
 

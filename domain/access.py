@@ -32,7 +32,10 @@ from domain.text import check_printable, check_reference, check_text, shown_name
 #: possible matches: one look, one entry), an inquiry's fetch of log entries, and an export.
 #: A break-glass ``link`` joins a child of another council (SPEC 6.2).
 READS = ("chronology", "risk", "possible_matches", "child_page", "print", "access", "search", "entries", "export",
-         "link")
+         "link", "restricted_record")
+#: Opening one restricted record (docs/records.md): ``query`` names its child, agency and record_id;
+#: a practitioner's is always break glass, and the recording agency is told.
+RESTRICTED_READ = "restricted_record"
 #: The answer a lookup got: shown; refused (a child the reader's council may not read, without a
 #: break-glass reason: answered exactly as "not found"); or no such child (or range of entries).
 OUTCOMES = ("allowed", "refused", "not_found")

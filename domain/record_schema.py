@@ -93,6 +93,14 @@ def _record_fields() -> dict[str, dict]:
         "same_child": {"type": "array", "minItems": 2, "maxItems": records.MAX_SAME_CHILD,
                        "items": identifier_schema(with_agency=True),
                        "description": "identifier objects asserted to be one child"},
+        "restricted": {"type": "boolean",
+                       "description": "extension: shown to practitioners only as a restricted record from the "
+                       "agency on its date; opened by a break-glass read the agency is told of (docs/records.md)"},
+        "decision": {"enum": list(records.SHARING_DECISIONS),
+                     "description": "a sharing_decision's: shared with the recipient, or decided not to share"},
+        "recipient": _line(identifiers.MAX_NAME, "whom the information was shared with (only when shared)"),
+        "reason": {"type": "string", "minLength": 1, "maxLength": records.MAX_TEXT, "pattern": _FREE_TEXT,
+                   "description": "why the agency shared, or decided not to share"},
     }  # fmt: skip
     _require_same(fields, records.FIELDS, "record")
     return fields
@@ -106,6 +114,8 @@ def record_schema() -> dict:
         if records._FORBIDDEN[kind]:
             rule["not"] = {"anyOf": [{"required": [name]} for name in records._FORBIDDEN[kind]]}
         by_type.append({"if": {"properties": {"type": {"const": kind}}, "required": ["type"]}, "then": rule})
+    shared = {"properties": {"decision": {"const": "shared"}}, "required": ["decision"]}
+    by_type.append({"if": shared, "then": {"required": ["recipient"]}, "else": {"not": {"required": ["recipient"]}}})
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,

@@ -22,7 +22,7 @@ from domain.statutory import STATUTORY_CATEGORIES
 from domain.text import check_printable, check_reference, check_text, shown_name
 from domain.times import Moment, parse_time
 
-RECORD_TYPES = ("concern", "amendment", "retraction", "identity_link")
+RECORD_TYPES = ("concern", "amendment", "retraction", "identity_link", "sharing_decision")
 CATEGORIES = (
     "physical_injury", "neglect", "domestic_abuse", "sexual_harm", "emotional_harm",
     "was_not_brought", "school_absence", "household_change", "missing_episode",
@@ -33,21 +33,27 @@ CATEGORIES = (
 FIELDS = {
     "agency", "record_id", "type", "subject", "occurred_at", "category", "summary",
     "action_taken", "author", "local_authority", "amends", "same_child", "occurred_at_approximate",
+    "restricted", "decision", "recipient", "reason",
 }  # fmt: skip
+#: A sharing_decision says whether the agency shared information about the child, with whom and why.
+SHARING_DECISIONS = ("shared", "not_shared")
+_SHARING = ("decision", "recipient", "reason")
 _REQUIRED = {
     "concern": ("subject", "occurred_at", "category", "summary"),
     "amendment": ("subject", "occurred_at", "category", "summary", "amends"),
     "retraction": ("summary", "amends"),
     "identity_link": ("same_child",),
+    "sharing_decision": ("subject", "occurred_at", "decision", "reason"),
 }
 # same_child means something only in an identity_link; amends only in an amendment or a retraction.
 _FORBIDDEN = {
-    "concern": ("amends", "same_child"),
-    "amendment": ("same_child",),
-    "retraction": ("same_child",),
-    "identity_link": ("amends",),
+    "concern": ("amends", "same_child", *_SHARING),
+    "amendment": ("same_child", *_SHARING),
+    "retraction": ("same_child", *_SHARING),
+    "identity_link": ("amends", *_SHARING),
+    "sharing_decision": ("amends", "same_child", "category"),
 }
-_ARTICLE = {"concern": "a", "amendment": "an", "retraction": "a", "identity_link": "an"}
+_ARTICLE = {"concern": "a", "amendment": "an", "retraction": "a", "identity_link": "an", "sharing_decision": "a"}
 _CATEGORY_SET = frozenset(CATEGORIES)
 MAX_TEXT = 4000
 MAX_SAME_CHILD = 20
@@ -76,6 +82,10 @@ class RecordPayload:
     local_authority: str | None = None
     amends: str | None = None
     same_child: tuple[ChildIdentifiers, ...] = ()
+    restricted: bool = False  # SPEC extension: shown to practitioners only as "a restricted record"
+    decision: str | None = None  # a sharing_decision's: one of SHARING_DECISIONS
+    recipient: str | None = None  # whom it was shared with (only when shared)
+    reason: str | None = None  # why it was shared, or not
 
 
 def record_aggregate_id(agency: str, record_id: str) -> uuid.UUID:
@@ -140,6 +150,15 @@ def parse_payload(data: dict) -> RecordPayload:
     if "same_child" in data and (not isinstance(same_child, list) or not 2 <= len(same_child) <= MAX_SAME_CHILD):
         raise InvalidPayload(f"same_child must be a list of 2 to {MAX_SAME_CHILD} identifier objects")
 
+    restricted = data.get("restricted", False)
+    if not isinstance(restricted, bool):
+        raise InvalidPayload("restricted must be true or false")
+    decision = data.get("decision")
+    if decision is not None and decision not in SHARING_DECISIONS:
+        raise InvalidPayload(f"decision must be one of {', '.join(SHARING_DECISIONS)}")
+    if ("recipient" in data) != (decision == "shared"):
+        raise InvalidPayload("a sharing_decision names its recipient exactly when the decision is shared")
+
     def text(name: str) -> str | None:
         return None if name not in data else check_text(data[name], name, MAX_TEXT)
 
@@ -160,6 +179,10 @@ def parse_payload(data: dict) -> RecordPayload:
         same_child=tuple(
             parse_identifiers(item, f"same_child[{i}]", agency, allow_agency=True) for i, item in enumerate(same_child)
         ),
+        restricted=restricted,
+        decision=decision,
+        recipient=None if "recipient" not in data else check_printable(data["recipient"], "recipient", MAX_NAME),
+        reason=text("reason"),
     )
 
 

@@ -11,11 +11,12 @@ it at their ``recorded_at``, ties by leaf index.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Connection,
     String,
@@ -35,9 +36,11 @@ from domain.entries import format_time
 from domain.errors import NotFound
 from domain.links import identity_keys, record_identifiers
 from domain.records import Record
+from domain.sharing import SharingDecision
 from projections.db import metadata
 from projections.identity import Component, child_component, chunks, decode_record, from_micros, to_micros
 from projections.runner import LogItem
+from projections.sharing import sharing, sharing_row
 
 STATUSES = ("current", "superseded", "retracted")
 DEFAULT_LIMIT = 1000
@@ -76,6 +79,19 @@ entries = Table(
     UniqueConstraint("agency", "record_id", name="chronology_entries_record"),
 )
 
+# What a record says beyond the columns above: that it is restricted, and a sharing decision's fields.
+# A table of its own, holding rows only for the records that have them, so a database made before
+# these fields existed needs no new column (create_all adds the table, empty, as the log then was).
+entry_details = Table(
+    "chronology_entry_details",
+    metadata,
+    Column("notification_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("restricted", Boolean, nullable=False),
+    Column("decision", String(16)),
+    Column("recipient", String(200)),
+    Column("reason", Text),
+)
+
 entry_keys = Table(
     "chronology_entry_keys",
     metadata,
@@ -97,7 +113,7 @@ class ChronologyProjection:
     """Adds a row per record and moves the status moments of the records it amends or retracts."""
 
     name = "chronology"
-    tables = (agencies, entries, entry_keys, cursor)
+    tables = (agencies, entries, entry_keys, entry_details, sharing, cursor)
 
     def apply(self, conn: Connection, items: Sequence[LogItem]) -> None:
         seen = conn.execute(select(cursor.c.seen).where(cursor.c.name == "log")).scalar()
@@ -105,10 +121,13 @@ class ChronologyProjection:
             conn.execute(insert(cursor).values(name="log", seen=0))
             seen = 0
         kinds, rows, key_rows, orphans, marks = {}, [], [], [], {"amendment": [], "retraction": []}
+        details, shared = [], []
         for offset, item in enumerate(items):
             event = item.event
             if isinstance(event, Agency.Registered):
                 kinds[event.agency_id] = event.kind
+            elif isinstance(event, SharingDecision.Decided):
+                shared.append(sharing_row(item, seen + offset))
             elif isinstance(event, Record.Recorded):
                 payload = decode_record(event)
                 at = to_micros(event.timestamp)
@@ -128,6 +147,10 @@ class ChronologyProjection:
                     else payload.subject.date_of_birth.isoformat(),
                     "superseded_us": None, "superseded_by": None, "retracted_us": None, "retracted_by": None,
                 })  # fmt: skip
+                if payload.restricted or payload.decision is not None:
+                    details.append({"notification_id": item.notification_id, "restricted": payload.restricted,
+                                    "decision": payload.decision, "recipient": payload.recipient,
+                                    "reason": payload.reason})  # fmt: skip
                 named = identity_keys(record_identifiers(payload.subject, payload.same_child))
                 key_rows.extend({"key": key, "notification_id": item.notification_id} for key in named)
                 if payload.amends is not None:
@@ -138,6 +161,8 @@ class ChronologyProjection:
         conn.execute(update(cursor).where(cursor.c.name == "log").values(seen=seen + len(items)))
         if kinds:
             conn.execute(insert(agencies), [{"agency": a, "kind": k} for a, k in kinds.items()])
+        if shared:
+            conn.execute(insert(sharing), shared)
         if not rows:
             return
         missing = {row["agency"] for row in rows} - set(kinds)
@@ -147,6 +172,8 @@ class ChronologyProjection:
         for row in rows:
             row["agency_kind"] = kinds.get(row["agency"])
         conn.execute(insert(entries), rows)
+        if details:
+            conn.execute(insert(entry_details), details)
         if orphans:
             key_rows.extend(_inherited_keys(conn, orphans, rows, key_rows))
         if key_rows:
@@ -216,6 +243,10 @@ class ChronologyEntry:
     local_authority: str | None
     superseded_by: str | None
     retracted_by: str | None
+    restricted: bool = False
+    decision: str | None = None  # a sharing_decision's fields
+    recipient: str | None = None
+    reason: str | None = None
 
     def to_dict(self) -> dict:
         """The JSON shape of SPEC section 3 (times RFC 3339, UTC), with the extra fields above."""
@@ -337,7 +368,33 @@ def chronology(
     rows = entry_rows(conn, component.child.keys, at_us, agency=agency, category=category,
                       from_us=_moment(date_from, False), to_us=_moment(date_to, True),
                       limit=limit, offset=offset)  # fmt: skip
-    return [to_entry(row, at_us) for row in rows]
+    return with_details(conn, rows, at_us)
+
+
+def with_details(conn: Connection, rows: Sequence, at_us: int | None) -> list[ChronologyEntry]:
+    """The entries of ``rows`` with what ``entry_details`` holds of them (restricted, sharing)."""
+    found: dict[int, tuple] = {}
+    for part in chunks([row[0] for row in rows]):
+        query = select(entry_details).where(entry_details.c.notification_id.in_(part))
+        found.update((detail[0], tuple(detail[1:])) for detail in conn.execute(query))
+    shown = []
+    for row in rows:
+        entry = to_entry(row, at_us)
+        detail = found.get(row[0])
+        shown.append(entry if detail is None else replace(entry, restricted=detail[0], decision=detail[1],
+                                                          recipient=detail[2], reason=detail[3]))  # fmt: skip
+    return shown
+
+
+def restricted_among(conn: Connection, rows: Sequence) -> set[tuple[str, str]]:
+    """``(agency, record_id)`` of the restricted records among entries ``rows``."""
+    agency_of = {row.notification_id: (row.agency, row.record_id) for row in rows}
+    found = set()
+    for part in chunks(list(agency_of)):
+        query = select(entry_details.c.notification_id).where(
+            entry_details.c.notification_id.in_(part), entry_details.c.restricted.is_(True))
+        found.update(agency_of[n] for n in conn.execute(query).scalars())
+    return found
 
 
 def child_local_authorities(conn: Connection, child_id: str) -> set[str]:
@@ -350,3 +407,4 @@ def child_local_authorities(conn: Connection, child_id: str) -> set[str]:
         entries.c.superseded_us.is_(None), entries.c.retracted_us.is_(None),
     ).distinct()  # fmt: skip
     return set(conn.execute(query, {"keys": list(component.child.keys)}).scalars())
+

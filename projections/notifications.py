@@ -39,11 +39,14 @@ from sqlalchemy import (
     update,
 )
 
-from domain.access import Access
+from domain.access import RESTRICTED_READ, Access
+from domain.agencies import check_agency_id
 from domain.entries import format_time
+from domain.errors import LedgerError
 from domain.identifiers import ChildIdentifiers
 from domain.links import IdentityLink, RecordLinkWithdrawal, identity_keys, record_identifiers
 from domain.records import Record, record_aggregate_id
+from domain.text import check_reference
 from projections.db import metadata
 from projections.identity import CHILD_NAMESPACE, chunks, decode_record, from_micros, to_micros
 from projections.runner import LogItem
@@ -91,6 +94,21 @@ notices = Table(
     Column("read", String(32)),
     Column("reason", Text),
     Index("notifications_council", "council", "notification_id"),
+)
+
+# What each agency is told: a practitioner opened one of its restricted records by breaking glass.
+agency_notices = Table(
+    "agency_notifications",
+    metadata,
+    Column("notification_id", BigInteger, primary_key=True, autoincrement=False),  # the access entry's
+    Column("agency", String(64), nullable=False, index=True),
+    Column("leaf_index", BigInteger, nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("child", String(128)),
+    Column("record_id", String(128), nullable=False),
+    Column("who", String(200)),
+    Column("council", String(3)),  # the reader's
+    Column("reason", Text),
 )
 
 # How many log items the model has seen: every stored event is the next Merkle leaf (SPEC section 4).
@@ -209,7 +227,7 @@ class NotificationsProjection:
     """Tells councils about new councils, cross-council links and break-glass reads of their children."""
 
     name = "notifications"
-    tables = (keys, facts, fact_keys, notices, cursor)
+    tables = (keys, facts, fact_keys, notices, agency_notices, cursor)
 
     def apply(self, conn: Connection, items: Sequence[LogItem]) -> None:
         seen = conn.execute(select(cursor.c.seen).where(cursor.c.name == "log")).scalar()
@@ -229,6 +247,9 @@ class NotificationsProjection:
         _store(conn, state)
         if rows:
             conn.execute(insert(notices), rows)
+        told = [row for offset, item in enumerate(items) if (row := _agency_notice(item, seen + offset))]
+        if told:
+            conn.execute(insert(agency_notices), told)
 
     @staticmethod
     def _entry(state: _Children, item: LogItem) -> list[tuple[str, str, str, list[str], dict]]:
@@ -272,6 +293,31 @@ class NotificationsProjection:
             return [("break_glass_read", council, child, [reader] if reader else [], fields)
                     for council in sorted(state.councils(component) - {reader})]  # fmt: skip
         return []
+
+
+def _agency_notice(item: LogItem, leaf_index: int) -> dict | None:
+    """The row telling an agency that a practitioner broke glass to open its restricted record."""
+    event = item.event
+    if not (_is_access(event) and event.read == RESTRICTED_READ and event.break_glass):
+        return None
+    agency, record_id = event.query.get("agency"), event.query.get("record_id")
+    if getattr(event, "outcome", "allowed") != "allowed" or not _names_record(agency, record_id):
+        return None
+    return {"notification_id": item.notification_id, "agency": event.query["agency"], "leaf_index": leaf_index,
+            "at_us": to_micros(event.timestamp), "child": event.child, "record_id": record_id,
+            "who": getattr(event, "holder", None) or event.token_id, "council": event.local_authority,
+            "reason": event.reason}  # fmt: skip
+
+
+def _names_record(agency: object, record_id: object) -> bool:
+    """Whether an access entry's query names a record an agency could have made (the use case only
+    writes such entries; any other is no one's to be told of)."""
+    try:
+        check_agency_id(agency, "agency")
+        check_reference(record_id, "record_id")
+    except LedgerError:
+        return False
+    return True
 
 
 def _targets(items: Sequence[LogItem]) -> tuple[set[str], set[str], set[str]]:
@@ -405,5 +451,42 @@ def council_notifications(conn: Connection, council: str, *, limit: int = 100, o
         Notification(row.kind, from_micros(row.at_us), row.leaf_index, row.child,
                      row.councils.split(",") if row.councils else [], row.agency, row.record_id, row.link_id,
                      row.who, row.read, row.reason)  # fmt: skip
+        for row in conn.execute(query)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyNotification:
+    """A practitioner opened one of the agency's restricted records, by breaking glass: who, why."""
+
+    kind: str
+    at: datetime
+    leaf_index: int
+    child: str | None
+    record_id: str
+    who: str | None
+    council: str | None
+    reason: str | None
+
+    def to_dict(self) -> dict:
+        data = {name: getattr(self, name) for name in self.__slots__}
+        data["at"] = format_time(self.at)
+        return data
+
+
+def agency_notifications(
+    conn: Connection, agency: str, *, limit: int = 100, offset: int = 0
+) -> list[AgencyNotification]:
+    """An agency's notifications, newest first (by log position)."""
+    query = (
+        select(agency_notices)
+        .where(agency_notices.c.agency == agency)
+        .order_by(agency_notices.c.notification_id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [
+        AgencyNotification("restricted_record_read", from_micros(row.at_us), row.leaf_index, row.child,
+                           row.record_id, row.who, row.council, row.reason)  # fmt: skip
         for row in conn.execute(query)
     ]

@@ -24,7 +24,7 @@ from sqlalchemy import BigInteger, Column, Connection, Integer, String, Table, T
 
 from domain.decisions import PromptDecision, prompt_id_for
 from domain.entries import format_time
-from projections.chronology import child_view, entry_keys_among, entry_rows, status_at
+from projections.chronology import child_view, entry_keys_among, entry_rows, restricted_among, status_at
 from projections.db import metadata
 from projections.identity import chunks, from_micros, keys, to_micros
 from projections.risk_rules import RULES, Rule, RuleRow
@@ -131,6 +131,7 @@ class Prompt:
     occurred_from: str | None = None
     occurred_to: str | None = None
     former_ids: tuple[str, ...] = ()
+    restricted: frozenset[tuple[str, str]] = frozenset()  # ``(agency, record_id)`` behind it that are restricted
 
     def to_dict(self) -> dict:
         """The JSON shape of SPEC section 3, with the prompt id, rule title, reason, decisions, the
@@ -139,7 +140,8 @@ class Prompt:
             "prompt_id": self.prompt_id, "rule": self.rule, "rule_version": self.rule_version,
             "title": self.title, "why": self.why, "priority": self.priority,
             "occurred_from": self.occurred_from, "occurred_to": self.occurred_to,
-            "records": [dict(r) for r in self.records],
+            "records": [dict(r) | {"restricted": (r["agency"], r["record_id"]) in self.restricted}
+                        for r in self.records],
             "raised_at": format_time(self.raised_at), "state": self.state,
             "decisions": [d.to_dict() for d in self.decisions],
         }  # fmt: skip
@@ -203,13 +205,14 @@ def risk_prompts(
                and status_at(row, at_us) == "current"]  # fmt: skip
     rule_rows = [_rule_row(row) for row in current]
     in_force = sorted((component.facts or {}).values())
+    restricted = restricted_among(conn, rows)
     raised = [_merged(rule, groups, placed, in_force) for rule in rules if (groups := rule.evaluate(rule_rows))]
     history = _decisions(conn, raised, _child_ids(conn, component.child.keys), at_us)
-    prompts = [_prompt(item, history.get(item.rule.id, []), written) for item in raised]
+    prompts = [_prompt(item, history.get(item.rule.id, []), written, restricted) for item in raised]
     return sorted(prompts, key=lambda p: (p.priority, -to_micros(p.raised_at), p.rule))
 
 
-def _prompt(item: _Raised, history: list[Decision], written: dict) -> Prompt:
+def _prompt(item: _Raised, history: list[Decision], written: dict, restricted: set[tuple[str, str]]) -> Prompt:
     rule, taken = item.rule, tuple(history)
     reopened = not taken or to_micros(taken[-1].decided_at) < item.raised_us
     return Prompt(
@@ -217,6 +220,7 @@ def _prompt(item: _Raised, history: list[Decision], written: dict) -> Prompt:
         tuple({"agency": agency, "record_id": record_id} for agency, record_id in item.records),
         from_micros(item.raised_us), "open" if reopened else taken[-1].decision, taken, rule.priority,
         written[item.records[0]], written[item.records[-1]], tuple(sorted(set(item.group_ids) - {item.prompt_id})),
+        frozenset(item.records) & restricted,
     )  # fmt: skip
 
 

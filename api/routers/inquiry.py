@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from api import problems
 from api.deps import AccessPrincipal, ChildQuery, EntriesPrincipal, ServicesDep, parse_moment
@@ -64,6 +64,7 @@ class AccessOut(BaseModel):
 
     child: dict
     reads: list[dict]
+    sharing_decisions: list[dict] = Field(default=[], description="practitioners' sharing decisions on the child")
 
 
 EXAMPLE_LINE = '{"index": 0, "entry": "eyJhZ2VuY3kiOiJub3J0aHNoaXJlLXBvbGljZSIsImtpbmQiOiJhZ2VuY3lfcmVnaXN0ZXJlZCJ9"}\n'

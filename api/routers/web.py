@@ -325,6 +325,33 @@ def confirm_link(
     return _back_to_child(request, child_id, {"done": "link"})
 
 
+@router.get("/children/{child_id}/restricted/{agency}/{record_id}", name="web_restricted")
+def restricted_record(
+    request: Request, services: ServicesDep, child_id: str, agency: str, record_id: str, break_glass: str = ""
+) -> Response:
+    """A restricted record opened: a break-glass read for a practitioner, which its agency is told of."""
+    principal = current_reader(request, services)
+    opened = services.sharing.open_restricted(principal, child_id, agency, record_id, break_glass.strip() or None)
+    return _render(request, "restricted.html", principal=principal, child_id=child_id, opened=opened,
+                   agency_name=services.sharing.agency_name(agency))  # fmt: skip
+
+
+@router.post("/children/{child_id}/sharing", name="web_share")
+def share(
+    request: Request,
+    services: ServicesDep,
+    child_id: str,
+    decision: Annotated[str, Form(max_length=20)],
+    recipient: Annotated[str, Form(max_length=400)] = "",
+    reason: Annotated[str, Form(max_length=4000)] = "",
+    csrf: Annotated[str, Form(alias=CSRF_FIELD, max_length=200)] = "",
+) -> Response:
+    principal = current_reader(request, services)
+    check_csrf(request, csrf)
+    services.sharing.decide(principal, child_id, decision, recipient.strip() or None, reason.strip())
+    return _back_to_child(request, child_id, {"done": "sharing"})
+
+
 # The log, for inquiries -----------------------------------------------------------------------------
 
 

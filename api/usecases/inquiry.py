@@ -34,6 +34,7 @@ from projections.access import child_ids, reads_of
 from projections.checkpoints import StoredCheckpoint, ensure_checkpoint, entries, latest_checkpoint
 from projections.child_entries import bundle_leaves, child_leaves, key_history_leaves
 from projections.integrity import root_hash, tree_size
+from projections.sharing import sharing_notes
 
 if TYPE_CHECKING:
     from api.bootstrap import Services
@@ -100,8 +101,10 @@ class Inquiry:
         self.services.writes.exclusive(self.services.runner.catch_up)
 
         def answer(conn: Connection, seen: Admitted) -> dict:
-            found = reads_of(conn, child_ids(conn, seen.current), limit=limit, offset=offset)
-            return {"child": seen.current.to_dict(), "reads": [read.as_json() for read in found]}
+            ids = child_ids(conn, seen.current)
+            found = reads_of(conn, ids, limit=limit, offset=offset)
+            return {"child": seen.current.to_dict(), "reads": [read.as_json() for read in found],
+                    "sharing_decisions": [note.to_dict() for note in sharing_notes(conn, ids)]}  # fmt: skip
 
         return read_child(self.services, principal, Look(selector, None, break_glass, "access"), answer)
 

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, select
 from api.tokens import Principal
 from api.usecases.children import Admitted, ChildSelector, Look, read_child
 from api.usecases.practitioners import ChronologyFilter, ShownMatch, shown_matches
+from api.usecases.sharing import notes_of, shown_entries
 from domain.records import parse_occurred_at
 from domain.statutory import STATUTORY_CATEGORIES, StatutoryEvent, StatutoryStatus, current_statuses
 from projections.access import AccessRead, child_ids, reads_of
@@ -26,6 +27,7 @@ from projections.chronology import ChronologyEntry, child_local_authorities, chr
 from projections.identity import Child, to_micros
 from projections.matching import profiles
 from projections.risk import Prompt, risk_prompts
+from projections.sharing import SharingNote
 
 if TYPE_CHECKING:
     from api.bootstrap import Services
@@ -58,6 +60,7 @@ class Picture:
     reads: list[AccessRead] = field(default_factory=list)
     checkpoint: StoredCheckpoint | None = None
     last_look: datetime | None = None  # the reader's own previous look at this child, if any
+    shared: list[SharingNote] = field(default_factory=list)  # practitioners' sharing decisions
 
 
 def known_as(conn: Connection, child: Child, entries: list[ChronologyEntry], as_of: datetime | None) -> KnownAs:
@@ -125,13 +128,18 @@ class Pages:
 
         def answer(conn: Connection, seen: Admitted) -> Picture:
             child = seen.shown or Child(seen.current.id, ())  # as known at the look's moment
-            everything = chronology(conn, child.id, as_of=look.as_of)
+            names: dict[str, str] = {}
+
+            def name_of(agency: str) -> str:
+                return names.setdefault(agency, self.services.ledger.agency(agency).name)
+
+            everything = shown_entries(principal, chronology(conn, child.id, as_of=look.as_of), name_of)
             filtered = any((narrow.agency, narrow.category, narrow.date_from, narrow.date_to))
-            entries = everything if not filtered else chronology(
+            entries = everything if not filtered else shown_entries(principal, chronology(
                 conn, child.id, as_of=look.as_of, agency=narrow.agency, category=narrow.category,
                 date_from=narrow.date_from, date_to=narrow.date_to,
-            )  # fmt: skip
-            names = {a: self.services.ledger.agency(a).name for a in dict.fromkeys(e.agency for e in everything)}
+            ), name_of, narrow.category)  # fmt: skip
+            names = {a: name_of(a) for a in dict.fromkeys(e.agency for e in everything)}
             reads = [] if for_print else reads_of(conn, child_ids(conn, seen.current))  # every id, up to now
             return Picture(
                 child=child,
@@ -144,6 +152,7 @@ class Pages:
                                       agency_name=self.services.practitioners.agency_name) if with_matches else [],
                 reads=reads,
                 last_look=last_look(reads, principal),
+                shared=notes_of(conn, seen, look),
             )
 
         if not for_print:  # who has looked, up to this moment

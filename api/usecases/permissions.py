@@ -17,6 +17,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "decide": frozenset({"practitioner"}),
     "link": frozenset({"practitioner"}),
     "read_notifications": frozenset({"practitioner"}),
+    "read_agency_notifications": frozenset({"agency"}),
+    "share": frozenset({"practitioner"}),  # a sharing decision (docs/records.md)
     "read_entries": frozenset({"inquiry"}),
     "read_access": frozenset({"practitioner", "inquiry"}),  # a child its council may read (need to know)
     "read_log_state": frozenset({"inquiry"}),

@@ -28,6 +28,7 @@ from api.usecases.children import (
 )
 from api.usecases.child_search import MAX_CANDIDATES, NameQuery, NameSearchAnswer, check_digit
 from api.usecases.permissions import authorise
+from api.usecases.sharing import notes_of, shown_entries
 from domain.access import MAX_REASON as MAX_BREAK_GLASS
 from domain.access import log_access
 from domain.decisions import DECISIONS, DecisionReceipt, record_decision
@@ -81,8 +82,10 @@ class Practitioners:
                 conn, seen.shown.id, as_of=look.as_of, agency=narrow.agency, category=narrow.category,
                 date_from=narrow.date_from, date_to=narrow.date_to, limit=narrow.limit, offset=narrow.offset,
             )  # fmt: skip
+            shown = shown_entries(principal, found, self.services.sharing.agency_name, narrow.category)
             return {"child": (seen.shown or seen.current).to_dict(), "as_of": as_of_text(look.as_of),
-                    "entries": [entry.to_dict() for entry in found]}  # fmt: skip
+                    "entries": [entry.to_dict() for entry in shown],
+                    "sharing_decisions": [note.to_dict() for note in notes_of(conn, seen, look)]}  # fmt: skip
 
         return read_child(self.services, principal, _as_view(look, "chronology"), answer)
 

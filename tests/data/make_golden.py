@@ -37,6 +37,7 @@ from domain.access import log_access
 from domain.decisions import prompt_id_for, record_decision
 from domain.ledger import Ledger
 from domain.links import link_identities, unlink_identities
+from domain.sharing import record_sharing
 
 CHILD = "5b0c7c43-1b44-4f7e-8a0e-3d8c2f1e9a01"
 NHS, OTHER_NHS = "9434765919", "9434765870"
@@ -124,9 +125,31 @@ def build_every_kind(services: Services, legacy: bool = True) -> None:
                       reason="Fictional: the numbers belong to twins.")  # fmt: skip
     unlink_identities(ledger, agency="northshire-health", record_id="h-link", by="A. Practitioner (fictional)",
                       reason="Fictional: the local reference was another child's.")  # fmt: skip
+    build_sharing_kinds(services, health)
     build_later_kinds(services)
     services.runner.catch_up()
     services.checkpoint()
+
+
+def build_sharing_kinds(services: Services, health: Ed25519PrivateKey) -> None:
+    """What issue 14 added: a restricted record, an agency's sharing decision, a practitioner opening
+    the restricted record by breaking glass, and a practitioner's sharing decision."""
+    submit(
+        services,
+        concern("northshire-health", "h-2", health, restricted=True, category="sexual_harm",
+                summary="Fictional: restricted sexual health clinic note."),
+        record("northshire-health", "h-share", health, type="sharing_decision",
+               subject={"nhs_number": NHS}, occurred_at="2026-03-05", decision="not_shared",
+               reason="Fictional: the parent is the alleged harmer; sharing would put the child at risk."),
+    )  # fmt: skip
+    log_access(services.ledger, token_id="fedcba9876543210", role="practitioner", child=CHILD,
+               read="restricted_record", query={"child": CHILD, "agency": "northshire-health", "record_id": "h-2"},
+               holder="Sam Example (fictional)", local_authority="309", break_glass=True,
+               reason="Fictional: strategy meeting needs the clinic's note.")  # fmt: skip
+    sam = Principal(token_id="fedcba9876543210", role="practitioner", local_authority="309",
+                    holder="Sam Example (fictional)")  # fmt: skip
+    record_sharing(services.ledger, child_id=CHILD, decision="shared", recipient="Northshire school DSL (fictional)",
+                   reason="Fictional: to plan support at school.", by=sam.actor())  # fmt: skip
 
 
 def build_later_kinds(services: Services) -> None:

@@ -72,6 +72,13 @@ TABLE: dict[tuple[str, str], tuple[Request, set[str]]] = {
     ("GET", "/v1/access"): (
         lambda w: ("GET", "/v1/access", {"params": {"nhs_number": w.nhs}}), {"practitioner", "inquiry"}),
     ("GET", "/v1/notifications"): (lambda w: ("GET", "/v1/notifications", {}), {"practitioner"}),
+    ("GET", "/v1/agency/notifications"): (lambda w: ("GET", "/v1/agency/notifications", {}), {"agency"}),
+    ("GET", "/v1/children/{child}/restricted/{agency}/{record_id}"): (
+        lambda w: ("GET", f"/v1/children/{w.child}/restricted/{w.agency}/W-R",
+                   {"params": {"break_glass": "Fictional: roles test"}}), {"practitioner", "inquiry"}),
+    ("POST", "/v1/sharing/decisions"): (
+        lambda w: ("POST", "/v1/sharing/decisions", {"json": {"child": w.child, "decision": "not_shared",
+                                                              "reason": "Fictional: roles test."}}), {"practitioner"}),
     ("GET", "/v1/log/entries"): (lambda w: ("GET", "/v1/log/entries", {"params": {"start": 0, "end": 2}}), {"inquiry"}),
     ("GET", "/v1/bundle"): (lambda w: ("GET", "/v1/bundle", {"params": {"nhs_number": w.nhs}}), {"inquiry"}),
     ("GET", "/v1/log/checkpoint"): (lambda w: ("GET", "/v1/log/checkpoint", {}), set(ROLES)),
@@ -133,6 +140,8 @@ def world(live) -> World:
         (receipt,) = live.services.submit([live.envelope(concern(record_id, agency=agency, subject={"nhs_number": nhs}))],
                                           agency)  # fmt: skip
         leaves[record_id] = receipt["leaf_index"]
+    live.services.submit([live.envelope(concern("W-R", agency=police, subject={"nhs_number": nhs}, restricted=True,
+                                                category="routine_contact"))], police)  # fmt: skip
     issued = {
         "agency": live.token("agency", agency=police),
         "practitioner": live.token("practitioner", local_authority="309"),
