@@ -30,9 +30,10 @@ from domain.text import check_printable, check_reference, check_text, shown_name
 #: What can be looked up: the API's reads of a child (``access`` is its access history), the web
 #: view's search, page and print-out (each page shows the chronology, the prompts and, on the page,
 #: possible matches: one look, one entry), an inquiry's fetch of log entries, and an export.
-#: A break-glass ``link`` joins a child of another council (SPEC 6.2).
+#: A break-glass ``link`` joins a child of another council (SPEC 6.2). ``subject_access`` and
+#: ``review`` are the proportionate outputs of one child (api/usecases/outputs.py).
 READS = ("chronology", "risk", "possible_matches", "child_page", "print", "access", "search", "entries", "export",
-         "link")
+         "link", "subject_access", "review")
 #: The answer a lookup got: shown; refused (a child the reader's council may not read, without a
 #: break-glass reason: answered exactly as "not found"); or no such child (or range of entries).
 OUTCOMES = ("allowed", "refused", "not_found")
