@@ -27,6 +27,10 @@ BIRTH_DATE_REMOVED = "[date of birth removed]"
 REFERENCE_REMOVED = "[reference removed]"
 _AGENCY_KINDS = {"police": "Police", "health": "Health", "school": "School", "early_years": "Early years",
                  "social_care": "Children's social care", "housing": "Housing", "probation": "Probation"}  # fmt: skip
+#: words in an agency's name that say what kind of service it is, more closely than its kind does.
+_SERVICES = (("health visiting", "Health visiting"), ("emergency department", "Emergency department"),
+             ("gp practice", "GP practice"), ("surgery", "GP practice"), ("nursery", "Nursery"),
+             ("school", "School"), ("police", "Police"))  # fmt: skip
 _PEOPLE = {"mother": "Mother", "father": "Father", "sibling": "Sibling", "adult": "Adult", "person": "Person"}
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December")  # fmt: skip
@@ -79,13 +83,21 @@ class Pseudonymised:
 def agency_pseudonyms(agencies: Iterable[CaseAgency]) -> dict[str, str]:
     """Each agency by its kind, numbered in order where the case has more than one of a kind."""
     agencies = list(dict.fromkeys(agencies))
-    labels = [_AGENCY_KINDS.get(a.kind, a.kind.replace("_", " ").capitalize()) for a in agencies]
+    labels = [_agency_label(a) for a in agencies]
     totals, seen = Counter(labels), Counter()
     named = {}
     for agency, label in zip(agencies, labels, strict=True):
         seen[label] += 1
         named[agency.id] = label if totals[label] == 1 else f"{label} {seen[label]}"
     return named
+
+
+def _agency_label(agency: CaseAgency) -> str:
+    name = agency.name.casefold()
+    for words, label in _SERVICES:
+        if words in name:
+            return label
+    return _AGENCY_KINDS.get(agency.kind, agency.kind.replace("_", " ").capitalize())
 
 
 def birth_date_forms(iso: str) -> list[str]:
@@ -125,11 +137,13 @@ def pseudonymise(case: Case) -> Pseudonymised:
     for name in case.child_names:
         terms += [(name, CHILD, "child"), *((part, CHILD, "child") for part in name_parts(name))]
     replace = Replacer(terms)
+    said = "|".join(re.escape(p) for p in sorted(mapping, key=len, reverse=True) if mapping[p]["kind"] == "person")
 
     def clean(text: str | None) -> str | None:
         if text is None:
             return None
         text = replace(text)
+        text = re.sub(r"(?<!\w)(" + said + r") \(\1\)", r"\1", text) if said else text  # "Mother (Mother)"
         text = NHS_NUMBER.sub(IDENTIFIER_REMOVED, UPN.sub(IDENTIFIER_REMOVED, text))
         return REFERENCE.sub(REFERENCE_REMOVED, POSTCODE.sub(POSTCODE_REMOVED, text))
 

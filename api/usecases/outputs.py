@@ -39,6 +39,7 @@ from projections.matching import profiles
 if TYPE_CHECKING:
     from api.bootstrap import Services
 
+_EVENTS = ("concern", "amendment")
 _CAPITALISED = re.compile(r"\b[A-Z][a-z]+(?:['-][A-Za-z][a-z]+)*\b")
 
 
@@ -167,12 +168,12 @@ class Outputs:
 
     def review(self, principal: Principal, selector: ChildSelector) -> Review:
         """The child's chronology with consistent pseudonyms (domain/pseudonyms.py), and the mapping
-        apart. Retracted entries are left out (a review publishes what is held to be true); one access
-        entry (``review``)."""
+        apart. Only events (concerns and amendments) are shown: retracted entries, retractions and identity
+        links are about the records, not the child's life; one access entry (``review``)."""
 
         def answer(conn: Connection, seen: Admitted) -> Review:
             child = seen.current
-            entries = [e for e in chronology(conn, child.id) if e.status != "retracted"]
+            entries = [e for e in chronology(conn, child.id) if e.status != "retracted" and e.type in _EVENTS]
             facts = child_facts(conn, child)
             case = Case(
                 child_names=facts.names,
