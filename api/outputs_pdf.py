@@ -83,6 +83,12 @@ def subject_access_pdf(export: SubjectAccess) -> bytes:
     document.heading("Your chronology")
     document.paragraph(f"Child reference: {export.child['id']}. Produced {export.produced_at} by "
                        f"{export.produced_by}. {len(export.entries)} entries, in the order things happened.")  # fmt: skip
+    identifiers = ", ".join(v for item in export.child["identifiers"] for k, v in item.items() if k != "agency")
+    document.paragraph(f"Your identifiers: {identifiers or 'none'}.")
+    known = export.known
+    document.paragraph(f"What the records state about who you are: names {', '.join(known.names) or 'none'}; "
+                       f"dates of birth {', '.join(known.dates_of_birth) or 'none'}; "
+                       f"postcodes {', '.join(known.postcodes) or 'none'}.")  # fmt: skip
     document.ln(3)
     for entry in export.entries:
         document.entry(entry["occurred_at"] or entry["recorded_at"], entry["agency"], entry["category"],

@@ -58,13 +58,16 @@ class SubjectAccess:
     """A child's chronology as the child receives it, and what was withheld."""
 
     child: dict
+    known: ChildFacts
     produced_at: str
     produced_by: str
     entries: list[dict]
     withheld: list[Withheld]
 
     def as_json(self) -> dict:
-        return {"format": "safeguarding-ledger-subject-access/1", "child": self.child,
+        known = {"names": list(self.known.names), "dates_of_birth": list(self.known.dates_of_birth),
+                 "postcodes": list(self.known.postcodes)}  # fmt: skip
+        return {"format": "safeguarding-ledger-subject-access/1", "child": self.child, "records_state": known,
                 "produced_at": self.produced_at, "produced_by": self.produced_by, "entries": self.entries,
                 "withheld": [item.as_json() for item in self.withheld]}  # fmt: skip
 
@@ -162,7 +165,7 @@ class Outputs:
                  "action_taken": redact(e.action_taken), "author_role": redact(e.author_role)}
                 for e in entries
             ]  # fmt: skip
-            return SubjectAccess(child.to_dict(), _now(), principal.holder or principal.role, shown, redact.withheld())
+            return SubjectAccess(child.to_dict(), facts, _now(), principal.holder or principal.role, shown, redact.withheld())
 
         return read_child(self.services, principal, Look(selector, None, None, "subject_access"), answer)
 
