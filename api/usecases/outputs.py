@@ -14,11 +14,12 @@ Each output is one look at the child (``read_child``), so it is one access entry
 anything is handed back. What is redacted or pseudonymised is decided by domain/redaction.py and
 domain/pseudonyms.py from what the ledger knows: the child's own identifiers and stated names,
 postcodes and dates of birth (the matching profiles of the child's keys) and the names of other
-subjects the ledger holds that the child's records mention.
+subjects the ledger holds that the child's records mention, and of the records' authors (staff).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import dataclass
@@ -29,11 +30,13 @@ from sqlalchemy import Connection, or_, select
 
 from api.tokens import Principal
 from api.usecases.children import Admitted, ChildSelector, Look, read_child
-from domain.entries import format_time
+from domain.entries import decode_entry, format_time
+from domain.errors import LedgerError
 from domain.pseudonyms import Case, CaseAgency, CaseEntry, Pseudonymised, pseudonymise
 from domain.redaction import SubjectAccessRedactor, Withheld
 from projections.chronology import ChronologyEntry, chronology
 from projections.identity import Child, chunks
+from projections.integrity import leaves
 from projections.matching import profiles
 
 if TYPE_CHECKING:
@@ -133,6 +136,23 @@ def other_subjects_named(conn: Connection, child: Child, texts: list[str]) -> tu
     return tuple(sorted(found))
 
 
+def staff_names(conn: Connection, entries: list[ChronologyEntry]) -> tuple[str, ...]:
+    """The authors' names the child's records carry (``author.name``): never shown, and removed
+    where the text names them. Read from the records' leaves; a leaf whose payload is not in the
+    log (or not readable) names no one."""
+    found: set[str] = set()
+    for part in chunks([entry.leaf_index for entry in entries]):
+        for (stored,) in conn.execute(select(leaves.c.entry).where(leaves.c.leaf_index.in_(part))):
+            try:
+                payload = json.loads(base64.b64decode(decode_entry(bytes(stored))["envelope"]["payload"]))
+                name = payload["author"]["name"]
+            except (LedgerError, ValueError, KeyError, TypeError):
+                continue
+            if isinstance(name, str):
+                found.add(name)
+    return tuple(sorted(found))
+
+
 def _texts(entries: list[ChronologyEntry]) -> list[str]:
     return [t for e in entries for t in (e.summary, e.action_taken, e.author_role) if t]
 
@@ -157,7 +177,8 @@ class Outputs:
             texts = _texts(entries)
             facts = child_facts(conn, child)
             redact = SubjectAccessRedactor(frozenset(facts.names), frozenset(facts.identifiers + facts.postcodes),
-                                           frozenset(other_subjects_named(conn, child, texts)), texts=texts)  # fmt: skip
+                                           frozenset(other_subjects_named(conn, child, texts)),
+                                           frozenset(staff_names(conn, entries)), texts=texts)  # fmt: skip
             agencies = {a: self._agency(a).name for a in dict.fromkeys(e.agency for e in entries)}
             shown = [
                 {"occurred_at": e.occurred_at, "recorded_at": format_time(e.recorded_at), "agency": agencies[e.agency],
@@ -186,7 +207,7 @@ class Outputs:
                 agencies=tuple(self._agency(a) for a in dict.fromkeys(e.agency for e in entries)),
                 entries=tuple(CaseEntry(e.occurred_at, e.agency, e.category, e.type, e.status, e.summary,
                                         e.action_taken, e.author_role) for e in entries),  # fmt: skip
-                other_names=other_subjects_named(conn, child, _texts(entries)),
+                other_names=other_subjects_named(conn, child, _texts(entries)) + staff_names(conn, entries),
             )
             return Review(child.id, _now(), pseudonymise(case))
 

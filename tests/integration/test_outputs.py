@@ -25,6 +25,8 @@ from domain.redaction import REDACTED
 from projections.access import reads_of
 from projections.identity import resolve_child
 from projections.integrity import tree_size
+from tests.fictional_case import HEALTH, NHS, SCHOOL, agencies, school_case  # noqa: F401 - the fixture
+from tests.fictional_case import concern as fictional
 
 CASE = CASE_AS_IT_HAPPENED + CASE_AFTER_REFERRAL + OTHER_CHILDREN
 #: People the demo's free text names who are no record's subject.
@@ -175,3 +177,24 @@ def test_a_directory_that_is_not_empty_is_refused_before_anything_is_looked_up(s
     before = _size(services)
     assert _ledger(settings, "review", "--child", made.child_nhs_number, "--out", str(out)) != 0
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"] and _size(services) == before
+
+
+def test_other_subjects_staff_and_other_identifiers_in_the_text_are_withheld(services, agencies):
+    school_case(agencies)
+    agencies.submit(fictional(HEALTH, "GP-1", {"nhs_number": NHS[1], "given_name": "Kit", "family_name": "Otherly",
+                                               "postcode": "ZZ9 9ZZ"}, "2026-02-01", "routine_contact"))  # fmt: skip
+    agencies.submit(fictional(SCHOOL, "OAK-2026-30", {"upn": "B801200005001"}, "2026-03-20", "neglect",
+                              summary="Riley said Kit Otherly (4010232137, ZZ9 9ZZ) hit them; Pat Staffer saw it.",
+                              author={"role": "teacher", "name": "Pat Staffer"}, local_authority="309"))  # fmt: skip
+    services.runner.catch_up()
+    hidden = ["Kit Otherly", "Kit", "Otherly", "4010232137", "ZZ9 9ZZ", "Pat Staffer", "Pat", "Staffer"]
+    selector = ChildSelector(upn="B801200005001")
+    export = Outputs(services).subject_access(practitioner("309"), selector)
+    shown = json.dumps(export.as_json()) + pdf_text(subject_access_pdf(export))[0]
+    assert leaks(shown, hidden) == [] and "Riley said [redacted: third party]" in shown
+    counts = {item.what: item.count for item in export.withheld}
+    assert counts["names of agency staff redacted"] == 1 and counts["names of third parties redacted"] == 1
+    review = Outputs(services).review(INQUIRY, selector)
+    published = json.dumps(review.as_json()) + pdf_text(review_pdf(review))[0]
+    assert leaks(published, [*hidden, "Riley", "Hart", "Heart", "NP-P-58812", "B801200005001"]) == []
+    assert "Child A said Person" in published
