@@ -146,19 +146,21 @@ class Withheld:
 @dataclass
 class SubjectAccessRedactor:
     """Redacts a child's records for the child: other people's names (found by ``people_in``, plus
-    ``other_names`` known from the ledger, plus ``staff_names``) and identifiers that are not the
-    child's own (``child_identifiers``: NHS numbers, UPNs, references, postcodes)."""
+    ``other_names`` known from the ledger, plus ``staff_names``), ``other_identifiers``, and NHS
+    numbers, UPNs and postcodes that are not the child's own (``child_identifiers``)."""
 
     child_names: frozenset[str]
     child_identifiers: frozenset[str]
     other_names: frozenset[str] = frozenset()
     staff_names: frozenset[str] = frozenset()
     texts: list[str] = field(default_factory=list)
+    other_identifiers: frozenset[str] = frozenset()  # e.g. other subjects' agency references
 
     def __post_init__(self) -> None:
         child_words = {part.casefold() for name in self.child_names for part in name_parts(name)}
         people = people_in(self.texts, self.child_names, sorted(self.other_names))
-        terms = [(name, REDACTED, "staff") for name in sorted(self.staff_names)]
+        terms = [(value, REDACTED, "identifier") for value in sorted(self.other_identifiers)]
+        terms += [(name, REDACTED, "staff") for name in sorted(self.staff_names)]
         for person in people:
             terms.append((person.name, REDACTED, "name"))
             terms += [(part, REDACTED, "name") for part in name_parts(person.name) if part.casefold() not in child_words]
@@ -186,7 +188,8 @@ class SubjectAccessRedactor:
         kinds = [
             ("names of third parties redacted", self.names.counts["name"]),
             ("names of agency staff redacted", self.names.counts["staff"]),
-            ("identifiers of third parties redacted (NHS numbers, UPNs, postcodes)", self.identifiers),
+            ("identifiers of third parties redacted (NHS numbers, UPNs, postcodes, references)",
+             self.identifiers + self.names.counts["identifier"]),
         ]
         return [Withheld(what, count, THIRD_PARTY_BASIS) for what, count in kinds if count]
 

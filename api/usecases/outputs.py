@@ -33,8 +33,9 @@ from api.usecases.children import Admitted, ChildSelector, Look, read_child
 from domain.entries import decode_entry, format_time
 from domain.errors import LedgerError
 from domain.pseudonyms import Case, CaseAgency, CaseEntry, Pseudonymised, pseudonymise
-from domain.redaction import SubjectAccessRedactor, Withheld
+from domain.redaction import REFERENCE, SubjectAccessRedactor, Withheld
 from projections.chronology import ChronologyEntry, chronology
+from projections.chronology import agencies as chronology_agencies
 from projections.identity import Child, chunks
 from projections.integrity import leaves
 from projections.matching import profiles
@@ -136,6 +137,20 @@ def other_subjects_named(conn: Connection, child: Child, texts: list[str]) -> tu
     return tuple(sorted(found))
 
 
+def other_references_named(conn: Connection, child: Child, texts: list[str]) -> tuple[str, ...]:
+    """Agency references in ``texts`` that are another subject's ``local_id`` (with any registered
+    agency): asked about by exact key, one per reference and agency."""
+    words = {word for text in texts for word in REFERENCE.findall(text)}
+    agency_ids = conn.execute(select(chronology_agencies.c.agency)).scalars().all()
+    wanted = [f"local:{agency}:{word}" for word in sorted(words) for agency in agency_ids]
+    found: set[str] = set()
+    for part in chunks(wanted):
+        for key in conn.execute(select(profiles.c.key).where(profiles.c.key.in_(part))).scalars():
+            if key not in child.keys:
+                found.add(key.split(":", 2)[2])
+    return tuple(sorted(found))
+
+
 def staff_names(conn: Connection, entries: list[ChronologyEntry]) -> tuple[str, ...]:
     """The authors' names the child's records carry (``author.name``): never shown, and removed
     where the text names them. Read from the records' leaves; a leaf whose payload is not in the
@@ -178,7 +193,8 @@ class Outputs:
             facts = child_facts(conn, child)
             redact = SubjectAccessRedactor(frozenset(facts.names), frozenset(facts.identifiers + facts.postcodes),
                                            frozenset(other_subjects_named(conn, child, texts)),
-                                           frozenset(staff_names(conn, entries)), texts=texts)  # fmt: skip
+                                           frozenset(staff_names(conn, entries)), texts=texts,
+                                           other_identifiers=frozenset(other_references_named(conn, child, texts)))  # fmt: skip
             agencies = {a: self._agency(a).name for a in dict.fromkeys(e.agency for e in entries)}
             shown = [
                 {"occurred_at": e.occurred_at, "recorded_at": format_time(e.recorded_at), "agency": agencies[e.agency],

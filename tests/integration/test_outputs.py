@@ -182,18 +182,20 @@ def test_a_directory_that_is_not_empty_is_refused_before_anything_is_looked_up(s
 def test_other_subjects_staff_and_other_identifiers_in_the_text_are_withheld(services, agencies):
     school_case(agencies)
     agencies.submit(fictional(HEALTH, "GP-1", {"nhs_number": NHS[1], "given_name": "Kit", "family_name": "Otherly",
-                                               "postcode": "ZZ9 9ZZ"}, "2026-02-01", "routine_contact"))  # fmt: skip
+                                               "postcode": "ZZ9 9ZZ"}, "2026-02-01", "routine_contact"),
+                    fictional(HEALTH, "GP-2", {"local_id": "GP-KIT-1", "given_name": "Kit"}, "2026-02-02", "other"))  # fmt: skip
     agencies.submit(fictional(SCHOOL, "OAK-2026-30", {"upn": "B801200005001"}, "2026-03-20", "neglect",
-                              summary="Riley said Kit Otherly (4010232137, ZZ9 9ZZ) hit them; Pat Staffer saw it.",
+                              summary="Riley said Kit Otherly (4010232137, ZZ9 9ZZ, GP-KIT-1) hit them; Pat Staffer saw it.",
                               author={"role": "teacher", "name": "Pat Staffer"}, local_authority="309"))  # fmt: skip
     services.runner.catch_up()
-    hidden = ["Kit Otherly", "Kit", "Otherly", "4010232137", "ZZ9 9ZZ", "Pat Staffer", "Pat", "Staffer"]
+    hidden = ["Kit Otherly", "Kit", "Otherly", "4010232137", "ZZ9 9ZZ", "GP-KIT-1", "Pat Staffer", "Pat", "Staffer"]
     selector = ChildSelector(upn="B801200005001")
     export = Outputs(services).subject_access(practitioner("309"), selector)
     shown = json.dumps(export.as_json()) + pdf_text(subject_access_pdf(export))[0]
     assert leaks(shown, hidden) == [] and "Riley said [redacted: third party]" in shown
-    counts = {item.what: item.count for item in export.withheld}
+    counts = {item.what.split(" (")[0]: item.count for item in export.withheld}
     assert counts["names of agency staff redacted"] == 1 and counts["names of third parties redacted"] == 1
+    assert counts["identifiers of third parties redacted"] == 3
     review = Outputs(services).review(INQUIRY, selector)
     published = json.dumps(review.as_json()) + pdf_text(review_pdf(review))[0]
     assert leaks(published, [*hidden, "Riley", "Hart", "Heart", "NP-P-58812", "B801200005001"]) == []

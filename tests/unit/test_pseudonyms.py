@@ -131,4 +131,4 @@ def test_a_subject_access_export_keeps_the_childs_identifiers_and_withholds_othe
     assert said == (f"Lark (9434765919, NS1 4QT) with {REDACTED}, {REDACTED}, of {REDACTED}; seen by {REDACTED}.")
     assert [(w.what, w.count) for w in redact.withheld()] == [
         ("names of third parties redacted", 1), ("names of agency staff redacted", 1),
-        ("identifiers of third parties redacted (NHS numbers, UPNs, postcodes)", 2)]  # fmt: skip
+        ("identifiers of third parties redacted (NHS numbers, UPNs, postcodes, references)", 2)]  # fmt: skip
