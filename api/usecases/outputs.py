@@ -104,7 +104,7 @@ def child_facts(conn: Connection, child: Child) -> ChildFacts:
         full = " ".join(part for part in (row.given_name, row.family_name) if part)
         names.update(n for n in (full, row.given_name, row.family_name) if n)
         names.update(_aliases(row.aliases))
-        postcodes.update(p for p in (row.postcode,) if p)
+        postcodes.update(f"{p[:-3]} {p[-3:]}" for p in (row.postcode,) if p)  # stored without its space
         births.update(d for d in (row.date_of_birth,) if d)
     identifiers = {value for item in child.identifiers for name, value in item.items() if name != "agency"}
     return ChildFacts(tuple(sorted(names)), tuple(sorted(identifiers)), tuple(sorted(postcodes)), tuple(sorted(births)))
