@@ -200,3 +200,10 @@ def test_other_subjects_staff_and_other_identifiers_in_the_text_are_withheld(ser
     published = json.dumps(review.as_json()) + pdf_text(review_pdf(review))[0]
     assert leaks(published, [*hidden, "Riley", "Hart", "Heart", "NP-P-58812", "B801200005001"]) == []
     assert "Child A said Person" in published
+
+
+def test_a_by_no_access_entry_could_hold_is_refused_and_nothing_is_written(services, settings, demo, tmp_path):
+    made, _ = demo
+    before, out = _size(services), tmp_path / "sar"
+    assert _ledger(settings, "sar", "--child", made.child_nhs_number, "--out", str(out), "--by", "Jo\nOfficer") != 0
+    assert not out.exists() and _size(services) == before
