@@ -131,18 +131,24 @@ CASE_AFTER_REFERRAL = (
     {"agency": "little-acorns-nursery", "record_id": "LAN-0123-R", "type": "retraction", "amends": "LAN-0123",
      "summary": "Recorded against the wrong child in error; it has been recorded on the right child's file.",
      "local_authority": COUNCIL},
-    _r("northshire-childrens-services", "CSC-26-3341", "2026-11-03T11:00:00+00:00", "other",
-       "Referral from the Emergency Department. Strategy discussion with police and health: section 47 "
-       "enquiry started.", action="Section 47 enquiry; safety plan with the mother.", role="social worker"),
+    _r("northshire-childrens-services", "CSC-26-3341", "2026-11-03T11:00:00+00:00", "strategy_discussion",
+       "Referral from the Emergency Department. Strategy discussion with police and health: threshold for a "
+       "section 47 enquiry met.", action="Section 47 enquiry; safety plan with the mother.", role="social worker"),
+    _r("northshire-childrens-services", "CSC-26-3345", "2026-11-04", "section_47_enquiry",
+       "Section 47 enquiry started: child protection medical arranged; Lark seen with her mother.",
+       action="Initial child protection conference requested.", role="social worker"),
     {"agency": "northshire-childrens-services", "record_id": "CSC-26-3341-L1", "type": "identity_link",
      "same_child": [{"nhs_number": CHILD_NHS, "given_name": "Lark", "family_name": "Samplewell"},
                     {"agency": "northshire-police", "local_id": POLICE_REF, "family_name": "Samplewel"}],
      "summary": "The MASH police researcher confirmed police person reference NP-P-448170 is Lark: same "
                 "address, same mother; the surname was misspelled.",
      "local_authority": COUNCIL},  # fmt: skip
-    _r("northshire-childrens-services", "CSC-26-3502", "2026-11-16T14:00:00+00:00", "other",
+    _r("northshire-childrens-services", "CSC-26-3502", "2026-11-16T14:00:00+00:00", "initial_cp_conference",
        "Initial child protection conference: child protection plan, category physical abuse. Dale Placeholder "
        "is not to have unsupervised contact with Lark.", action="Child protection plan.", role="social worker"),
+    _r("northshire-childrens-services", "CSC-26-3503", "2026-11-16T15:30:00+00:00", "child_protection_plan_start",
+       "Child protection plan started, category physical abuse; review conference within three months.",
+       action="Core group to meet within ten working days.", role="social worker"),
 )
 
 # A few unrelated children, so search and possible matches have something else to find.

@@ -77,6 +77,8 @@ def _record_fields() -> dict[str, dict]:
         "subject": {**identifier_schema(), "description": "the child"},
         "occurred_at": {"anyOf": [{"type": "string", "pattern": _DATE_TIME}, {"type": "string", "pattern": _DATE}],
                         "description": "RFC 3339 date-time with an offset, or a date where only the day is known"},
+        "occurred_at_approximate": {"type": "boolean", "description": "true when the agency knows only roughly "
+                                    "when it happened (shown as about that date); needs occurred_at"},
         "category": {"enum": list(records.CATEGORIES)},
         "summary": {"type": "string", "minLength": 1, "maxLength": records.MAX_TEXT, "pattern": _FREE_TEXT,
                     "description": "the facts and the child's own words; for a retraction, the reason"},
@@ -115,6 +117,7 @@ def record_schema() -> dict:
         "properties": _record_fields(),
         "required": ["agency", "record_id", "type"],
         "additionalProperties": False,
+        "dependentRequired": {"occurred_at_approximate": ["occurred_at"]},
         "allOf": by_type,
     }
 

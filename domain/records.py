@@ -18,6 +18,7 @@ from domain.councils import check_council_code
 from domain.errors import InvalidPayload, MalformedRequest
 from domain.identifiers import MAX_NAME, ChildIdentifiers, parse_identifiers, refuse_nulls
 from domain.jsonstrict import parse_json
+from domain.statutory import STATUTORY_CATEGORIES
 from domain.text import check_printable, check_reference, check_text, shown_name
 from domain.times import Moment, parse_time
 
@@ -26,10 +27,12 @@ CATEGORIES = (
     "physical_injury", "neglect", "domestic_abuse", "sexual_harm", "emotional_harm",
     "was_not_brought", "school_absence", "household_change", "missing_episode",
     "parental_substance_misuse", "parental_mental_health", "routine_contact", "other",
-)  # fmt: skip
+) + STATUTORY_CATEGORIES  # fmt: skip
+# Statutory events (strategy discussion ... looked after end, domain/statutory.py) came later: every
+# version 1 record stays valid. Category names fit the read models' 32 characters.
 FIELDS = {
     "agency", "record_id", "type", "subject", "occurred_at", "category", "summary",
-    "action_taken", "author", "local_authority", "amends", "same_child",
+    "action_taken", "author", "local_authority", "amends", "same_child", "occurred_at_approximate",
 }  # fmt: skip
 _REQUIRED = {
     "concern": ("subject", "occurred_at", "category", "summary"),
@@ -64,6 +67,7 @@ class RecordPayload:
     type: str
     subject: ChildIdentifiers | None = None
     occurred_at: OccurredAt | None = None
+    occurred_at_approximate: bool = False  # the agency knows only roughly when (shown "about <date>")
     category: str | None = None
     summary: str | None = None
     action_taken: str | None = None
@@ -116,6 +120,11 @@ def parse_payload(data: dict) -> RecordPayload:
     forbidden = [name for name in _FORBIDDEN[kind] if name in data]
     if forbidden:
         raise InvalidPayload(f"{_ARTICLE[kind]} {kind} may not have {', '.join(forbidden)}")
+    approximate = data.get("occurred_at_approximate", False)
+    if not isinstance(approximate, bool):
+        raise InvalidPayload("occurred_at_approximate must be true or false")
+    if "occurred_at_approximate" in data and "occurred_at" not in data:
+        raise InvalidPayload("occurred_at_approximate needs occurred_at")
     category = data.get("category")
     if category is not None and (not isinstance(category, str) or category not in _CATEGORY_SET):
         raise InvalidPayload(f"category must be one of {', '.join(CATEGORIES)}")
@@ -140,6 +149,7 @@ def parse_payload(data: dict) -> RecordPayload:
         type=kind,
         subject=None if "subject" not in data else parse_identifiers(data["subject"], "subject", agency),
         occurred_at=None if "occurred_at" not in data else parse_occurred_at(data["occurred_at"]),
+        occurred_at_approximate=approximate,
         category=category,
         summary=text("summary"),
         action_taken=text("action_taken"),

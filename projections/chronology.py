@@ -60,7 +60,7 @@ entries = Table(
     Column("type", String(16), nullable=False),
     Column("category", String(32)),
     Column("occurred_at", String(40)),  # as the agency wrote it
-    Column("occurred_precision", String(9)),  # "date" or "date-time"
+    Column("occurred_precision", String(9)),  # "date", "date-time", or "about" (approximate)
     Column("sort_us", BigInteger, nullable=False),  # occurred_at (a date at 00:00 UTC), else recorded_at
     Column("recorded_us", BigInteger, nullable=False),
     Column("summary", Text),
@@ -118,7 +118,8 @@ class ChronologyProjection:
                     "agency": payload.agency, "record_id": payload.record_id, "agency_kind": None,
                     "type": payload.type, "category": payload.category,
                     "occurred_at": None if occurred is None else occurred.text,
-                    "occurred_precision": None if occurred is None else "date" if occurred.date_only else "date-time",
+                    "occurred_precision": None if occurred is None else "about" if payload.occurred_at_approximate
+                    else "date" if occurred.date_only else "date-time",
                     "sort_us": at if occurred is None else to_micros(occurred.instant), "recorded_us": at,
                     "summary": payload.summary, "action_taken": payload.action_taken,
                     "author_role": payload.author_role, "local_authority": payload.local_authority,
@@ -204,7 +205,7 @@ class ChronologyEntry:
     type: str
     category: str | None
     occurred_at: str | None  # as the agency wrote it
-    occurred_precision: str | None  # "date" or "date-time"
+    occurred_precision: str | None  # "date", "date-time", or "about" (the agency marked it approximate)
     recorded_at: datetime
     summary: str | None
     action_taken: str | None

@@ -26,7 +26,7 @@ from domain.decisions import PromptDecision, prompt_id_for
 from domain.entries import format_time
 from projections.chronology import child_view, entry_keys_among, entry_rows, status_at
 from projections.db import metadata
-from projections.identity import chunks, from_micros, to_micros
+from projections.identity import chunks, from_micros, keys, to_micros
 from projections.risk_rules import RULES, Rule, RuleRow
 from projections.runner import LogItem
 
@@ -90,6 +90,7 @@ class Decision:
     reason: str
     decided_by: str
     decided_at: datetime
+    order: int = 0  # the decision's place in the log: breaks ties in time
 
     @property
     def shown_by(self) -> str:
@@ -110,7 +111,11 @@ class Decision:
 class Prompt:
     """A rule's prompt for professional review: never a verdict, always with the records behind it.
 
-    ``state`` is ``open`` until a decision is recorded, then the latest decision by the moment asked.
+    One prompt per rule and child: every group of records the rule finds is merged into it, so a
+    practitioner sees "repeated domestic abuse" once with all its incidents. ``occurred_from`` and
+    ``occurred_to`` are the records' dates as the agencies wrote them (earliest, latest). ``state``
+    is ``open`` until a decision is recorded, then the latest decision by the moment asked; open
+    again when a record joined the prompt after that decision (the decisions stay listed).
     """
 
     prompt_id: str
@@ -122,12 +127,19 @@ class Prompt:
     raised_at: datetime
     state: str
     decisions: tuple[Decision, ...]
+    priority: int = 100
+    occurred_from: str | None = None
+    occurred_to: str | None = None
+    former_ids: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        """The JSON shape of SPEC section 3, with the prompt id, rule title, reason and decisions."""
+        """The JSON shape of SPEC section 3, with the prompt id, rule title, reason, decisions, the
+        rule's priority and the date range of the records behind it."""
         return {
             "prompt_id": self.prompt_id, "rule": self.rule, "rule_version": self.rule_version,
-            "title": self.title, "why": self.why, "records": [dict(r) for r in self.records],
+            "title": self.title, "why": self.why, "priority": self.priority,
+            "occurred_from": self.occurred_from, "occurred_to": self.occurred_to,
+            "records": [dict(r) for r in self.records],
             "raised_at": format_time(self.raised_at), "state": self.state,
             "decisions": [d.to_dict() for d in self.decisions],
         }  # fmt: skip
@@ -139,14 +151,45 @@ def _rule_row(row) -> RuleRow:
                    row.leaf_index, born)  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class _Raised:
+    """One rule's groups over the chronology, merged: all their records in time order."""
+
+    rule: Rule
+    rows: tuple[RuleRow, ...]
+    group_ids: tuple[str, ...]  # the ids each group had as a prompt of its own (before merging)
+    raised_us: int
+
+    @property
+    def records(self) -> list[tuple[str, str]]:
+        return [(r.agency, r.record_id) for r in self.rows]
+
+    @property
+    def prompt_id(self) -> str:
+        return prompt_id_for(self.rule.id, self.rule.version, self.records)
+
+
+def _merged(rule: Rule, groups: Sequence[Sequence[RuleRow]], placed: dict, in_force: list) -> _Raised:
+    rows = sorted({(r.agency, r.record_id): r for group in groups for r in group}.values(),
+                  key=lambda r: (r.occurred, r.position))  # fmt: skip
+    group_ids = tuple(prompt_id_for(rule.id, rule.version, [(r.agency, r.record_id) for r in g]) for g in groups)
+    raised_us = joined_at([placed[(r.agency, r.record_id)] for r in rows], in_force)
+    return _Raised(rule, tuple(rows), group_ids, raised_us)
+
+
 def risk_prompts(
     conn: Connection, child_id: str, *, as_of: datetime | None = None, rules: Sequence[Rule] = RULES
 ) -> list[Prompt]:
-    """The prompts the rules raise over a child's chronology as known at ``as_of`` (None: now), in
-    the order they were raised; each with its decisions recorded by then. NotFound for an unknown id.
+    """The prompts the rules raise over a child's chronology as known at ``as_of`` (None: now), by
+    the rules' priority, then the latest records first; each with its decisions recorded by then.
+    NotFound for an unknown id.
 
     Rules read the entries that are current then (superseded and retracted ones no longer count),
-    of type concern or amendment, with a category and an ``occurred_at``.
+    of type concern or amendment, with a category and an ``occurred_at``. A rule's groups are one
+    prompt; its id is that of its rule, version and records (domain/decisions.py), and the decisions
+    shown on it include those recorded on any prompt this one merges or grew from: the prompts each
+    group was before merging, and earlier prompts of the same rule and version for this child (a
+    decision names the child it was made on, which stays one of the child's ids).
     """
     component = child_view(conn, child_id, as_of, with_facts=True)
     if component is None:
@@ -155,29 +198,26 @@ def risk_prompts(
     rows = entry_rows(conn, component.child.keys, at_us)
     named = entry_keys_among(conn, component.child.keys)
     placed = {(row.agency, row.record_id): (row.recorded_us, named.get(row.notification_id, [])) for row in rows}
-    rule_rows = [
-        _rule_row(row)
-        for row in rows
-        if row.type in ("concern", "amendment") and row.category and row.occurred_at
-        and status_at(row, at_us) == "current"
-    ]  # fmt: skip
+    written = {(row.agency, row.record_id): row.occurred_at for row in rows}
+    current = [row for row in rows if row.type in ("concern", "amendment") and row.category and row.occurred_at
+               and status_at(row, at_us) == "current"]  # fmt: skip
+    rule_rows = [_rule_row(row) for row in current]
     in_force = sorted((component.facts or {}).values())
-    raised = []
-    for rule in rules:
-        for group in rule.evaluate(rule_rows):
-            records = [(r.agency, r.record_id) for r in group]
-            raised.append((joined_at([placed[r] for r in records], in_force), rule, records))
-    history = _decisions(conn, [prompt_id_for(r.id, r.version, recs) for _, r, recs in raised], at_us)
-    prompts = []
-    for raised_us, rule, records in sorted(raised, key=lambda p: (p[0], p[1].id, p[2])):
-        pid = prompt_id_for(rule.id, rule.version, records)
-        taken = tuple(history.get(pid, ()))
-        prompts.append(Prompt(
-            pid, rule.id, rule.version, rule.title, rule.why,
-            tuple({"agency": agency, "record_id": record_id} for agency, record_id in records),
-            from_micros(raised_us), taken[-1].decision if taken else "open", taken,
-        ))  # fmt: skip
-    return prompts
+    raised = [_merged(rule, groups, placed, in_force) for rule in rules if (groups := rule.evaluate(rule_rows))]
+    history = _decisions(conn, raised, _child_ids(conn, component.child.keys), at_us)
+    prompts = [_prompt(item, history.get(item.rule.id, []), written) for item in raised]
+    return sorted(prompts, key=lambda p: (p.priority, -to_micros(p.raised_at), p.rule))
+
+
+def _prompt(item: _Raised, history: list[Decision], written: dict) -> Prompt:
+    rule, taken = item.rule, tuple(history)
+    reopened = not taken or to_micros(taken[-1].decided_at) < item.raised_us
+    return Prompt(
+        item.prompt_id, rule.id, rule.version, rule.title, rule.why,
+        tuple({"agency": agency, "record_id": record_id} for agency, record_id in item.records),
+        from_micros(item.raised_us), "open" if reopened else taken[-1].decision, taken, rule.priority,
+        written[item.records[0]], written[item.records[-1]], tuple(sorted(set(item.group_ids) - {item.prompt_id})),
+    )  # fmt: skip
 
 
 def joined_at(records: Sequence[tuple[int, Sequence[str]]], facts: Sequence[tuple[int, list[str]]]) -> int:
@@ -218,21 +258,43 @@ def joined_at(records: Sequence[tuple[int, Sequence[str]]], facts: Sequence[tupl
     raise LookupError("records not joined as one child")  # cannot happen: they are on one chronology
 
 
-def _decisions(conn: Connection, prompt_ids: Sequence[str], at_us: int | None) -> dict[str, list[Decision]]:
-    """The decisions recorded on each prompt by ``at_us``, oldest first."""
-    found: dict[str, list[Decision]] = {}
-    for part in chunks(set(prompt_ids)):
-        query = select(decisions).where(decisions.c.prompt_id.in_(part))
+def _child_ids(conn: Connection, child_keys: Sequence[str]) -> set[str]:
+    """Every id the child has been given: one per identity key (the id it gave at first sight)."""
+    found: set[str] = set()
+    for part in chunks(child_keys):
+        found.update(conn.execute(select(keys.c.own_id).where(keys.c.key.in_(part))).scalars())
+    return found
+
+
+def _decisions(
+    conn: Connection, raised: Sequence[_Raised], child_ids: set[str], at_us: int | None
+) -> dict[str, list[Decision]]:
+    """The decisions recorded by ``at_us`` on each rule's prompt, oldest first: on its id or the ids
+    of the groups it merges, or on the same rule and version for one of the child's ids (a prompt
+    before it gained records)."""
+    by_id = {pid: item.rule.id for item in raised for pid in (item.prompt_id, *item.group_ids)}
+    versions = {(item.rule.id, item.rule.version) for item in raised}
+    found: dict[str, dict[str, Decision]] = {}
+
+    def keep(rule: str, row) -> None:
+        found.setdefault(rule, {})[row.decision_id] = Decision(
+            row.decision_id, row.decision, row.reason, row.decided_by, from_micros(row.decided_us), row.notification_id
+        )
+
+    queries = [select(decisions).where(decisions.c.prompt_id.in_(part)) for part in chunks(by_id)]
+    queries += [select(decisions).where(decisions.c.child_id.in_(part)) for part in chunks(child_ids)]
+    for query in queries:
         if at_us is not None:
             query = query.where(decisions.c.decided_us <= at_us)
-        for row in conn.execute(query.order_by(decisions.c.decided_us, decisions.c.notification_id)):
-            found.setdefault(row.prompt_id, []).append(
-                Decision(row.decision_id, row.decision, row.reason, row.decided_by, from_micros(row.decided_us))
-            )
-    return found
+        for row in conn.execute(query):
+            if row.prompt_id in by_id:
+                keep(by_id[row.prompt_id], row)
+            elif (row.rule, row.rule_version) in versions:
+                keep(row.rule, row)
+    return {rule: sorted(taken.values(), key=lambda d: (d.decided_at, d.order)) for rule, taken in found.items()}
 
 
 def find_prompt(conn: Connection, child_id: str, prompt_id: str) -> Prompt | None:
     """The child's prompt with this id as raised now, or None: what to check before recording a
     decision on it (domain/decisions.py ``record_decision``)."""
-    return next((p for p in risk_prompts(conn, child_id) if p.prompt_id == prompt_id), None)
+    return next((p for p in risk_prompts(conn, child_id) if prompt_id in (p.prompt_id, *p.former_ids)), None)

@@ -5,6 +5,11 @@ thresholds as data; it returns the groups of records that should be put in front
 A rule never scores or decides: its output is a prompt for review, naming the rule, its version and
 the records behind it. Change what a rule does and you change its version; change a threshold with
 :meth:`Rule.configured`.
+
+Each rule carries a ``priority`` (1 first): the order a practitioner with five minutes should read
+its prompts in. The non-mobile infant's injury comes first (NICE CG89: suspect maltreatment), then
+the patterns reviews keep finding before serious harm, then the patterns that ask for a closer look.
+Priority orders prompts; it never scores a child.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ class Rule:
     why: str
     find: Finder
     thresholds: Mapping[str, object] = field(default_factory=dict)
+    priority: int = 100  # 1 is read first
 
     def evaluate(self, rows: Sequence[RuleRow]) -> list[Group]:
         """The groups of rows this rule puts forward for review, each in time order."""
@@ -116,21 +122,25 @@ def _frozen(**values: object) -> Mapping[str, object]:
 RULES: tuple[Rule, ...] = (
     Rule("non_mobile_infant_injury", 1, "Injury or bruising to a non-mobile infant",
          "Accidental bruising in babies who are not yet mobile is very rare (NICE CG89: suspect maltreatment).",
-         _non_mobile_infant_injury, _frozen(max_age_days=183, categories=("physical_injury",))),
+         _non_mobile_infant_injury, _frozen(max_age_days=183, categories=("physical_injury",)), priority=1),
     Rule("multi_agency_concerns", 1, "Concerns from several agencies close together",
          "Each agency's fragment can look minor alone; together they may form the picture.",
-         _multi_agency, _frozen(window_days=30, min_agencies=2, ignore_categories=("routine_contact",))),
+         _multi_agency, _frozen(window_days=30, min_agencies=2, ignore_categories=("routine_contact",)),
+         priority=5),
     Rule("repeated_was_not_brought", 1, "Repeated missed health appointments (was not brought)",
          "A pattern of a child not being brought matters more than any single missed appointment.",
-         _repeated, _frozen(window_days=90, min_count=2, categories=("was_not_brought",), agency_kinds=())),
+         _repeated, _frozen(window_days=90, min_count=2, categories=("was_not_brought",), agency_kinds=()),
+         priority=6),
     Rule("repeated_domestic_abuse", 1, "Repeated domestic abuse incidents",
          "Risk escalates with repeated incidents, and police call-outs are often not passed on.",
-         _repeated, _frozen(window_days=365, min_count=2, categories=("domestic_abuse",), agency_kinds=())),
+         _repeated, _frozen(window_days=365, min_count=2, categories=("domestic_abuse",), agency_kinds=()),
+         priority=3),
     Rule("household_change_then_injury", 1, "A change in the household followed by an injury",
          "Reviews keep finding a new adult in the household before a child was hurt.",
          _change_then_injury, _frozen(window_days=90, change_categories=("household_change",),
-                                      injury_categories=("physical_injury",))),
+                                      injury_categories=("physical_injury",)), priority=2),
     Rule("repeated_injury_attendances", 1, "Repeated injury attendances at health services",
          "Repeated attendances for injury are a reason CP-IS exists.",
-         _repeated, _frozen(window_days=365, min_count=3, categories=("physical_injury",), agency_kinds=("health",))),
+         _repeated, _frozen(window_days=365, min_count=3, categories=("physical_injury",), agency_kinds=("health",)),
+         priority=4),
 )  # fmt: skip

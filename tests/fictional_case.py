@@ -96,3 +96,21 @@ def school_case(agencies: Agencies, *, link: bool = True) -> dict[str, dict]:
             {"nhs_number": NHS[0]}, {"upn": UPN[0]}, {"agency": POLICE, "local_id": "NP-P-58812"}])  # fmt: skip
         agencies.submit(records["link"])
     return records
+
+
+def statutory_case(agencies: Agencies, *, plan_on: str = "2026-03-20", approximate: bool = False) -> dict[str, dict]:
+    """Social care's statutory events for Riley (by NHS number): a strategy discussion, a section 47
+    enquiry, an initial child protection conference and the child protection plan it started on
+    ``plan_on`` (``approximate``: a date social care knows only roughly). Returns the payloads by name."""
+    riley = {"nhs_number": NHS[0]}
+    records = {
+        "strategy": concern(SOCIAL_CARE, "CSC-24-0101", riley, "2026-03-10T10:00:00+00:00", "strategy_discussion",
+                            local_authority="309"),
+        "section_47": concern(SOCIAL_CARE, "CSC-24-0102", riley, "2026-03-11", "section_47_enquiry",
+                              local_authority="309"),
+        "conference": concern(SOCIAL_CARE, "CSC-24-0103", riley, plan_on, "initial_cp_conference", local_authority="309"),
+        "plan": concern(SOCIAL_CARE, "CSC-24-0104", riley, plan_on, "child_protection_plan_start",
+                        local_authority="309", **({"occurred_at_approximate": True} if approximate else {})),
+    }  # fmt: skip
+    agencies.submit(*records.values())
+    return records

@@ -32,6 +32,7 @@ from api.deps import (
 from api.schemas import ChronologyOut, DecisionIn, DecisionOut, LinkIn, LinkOut, MatchesOut, RiskOut
 from api.usecases.children import Look
 from api.tokens import Principal
+from api.usecases.child_search import NameQuery
 from api.usecases.practitioners import ChronologyFilter
 from domain.agencies import AGENCY_ID_PATTERN
 from domain.entries import format_time
@@ -104,10 +105,70 @@ def get_possible_matches(
     principal: ReaderPrincipal,
     services: ServicesDep,
     selector: ChildQuery,
+    as_of: AsOf = None,
     break_glass: BreakGlass = None,
 ) -> JSONResponse:
-    """Children whose demographics resemble this child's, with reasons: for a person to confirm."""
-    return JSONResponse(services.practitioners.matches(principal, Look(selector, None, break_glass)))
+    """Children whose demographics resemble this child's, with reasons and their latest records, as
+    known at ``as_of``: for a person to confirm."""
+    look = Look(selector, parse_moment(as_of, "as_of"), break_glass)
+    return JSONResponse(services.practitioners.matches(principal, look))
+
+
+class CandidateOut(BaseModel):
+    """A child whose records state the date of birth and a name like the one asked, with why."""
+
+    child: dict = Field(description="the child's id and identifiers (SPEC section 2 shape)")
+    stated_name: str = Field(description="the name as the most similar record states it")
+    date_of_birth: str
+    similarity: float = Field(description="Jaro-Winkler similarity of the names, 0 to 1")
+    reasons: list[str] = Field(description='e.g. "family name and date of birth match exactly; given name '
+                                           'similar (Jaro-Winkler 0.93)"')  # fmt: skip
+
+
+class ChildSearchOut(BaseModel):
+    """Candidates for a search by name and date of birth that the reader may see, most similar first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "query": {"given_name": "Larke", "family_name": "Samplewell", "date_of_birth": "2026-03-09"},
+                    "candidates": [
+                        {"child": {"id": "4c1f7d2e-0a9b-5c8d-9e7f-6a5b4c3d2e1f",
+                                   "identifiers": [{"nhs_number": "9995260182"}]},
+                         "stated_name": "Lark Samplewell", "date_of_birth": "2026-03-09", "similarity": 0.987,
+                         "reasons": ["family name and date of birth match exactly; given name similar "
+                                     "(Jaro-Winkler 0.97)"]},
+                    ],
+                    "truncated": False,
+                }  # fmt: skip
+            ]
+        }
+    )
+
+    query: dict[str, str]
+    candidates: list[CandidateOut]
+    truncated: bool = Field(description="more candidates than shown: narrow the search")
+
+
+Name = Annotated[str | None, Query(max_length=200, description="as stated on the child's records; "
+                                                               "accents, case and punctuation ignored")]  # fmt: skip
+
+
+@router.get("/children/search", response_model=ChildSearchOut, responses=problems.responses(400, 401, 403))
+def search_children(
+    principal: ReaderPrincipal,
+    services: ServicesDep,
+    date_of_birth: Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD, required",
+                                               examples=["2026-03-09"])] = None,  # fmt: skip
+    given_name: Name = None,
+    family_name: Name = None,
+) -> JSONResponse:
+    """Find a child by name and date of birth: candidates your council may read (inquiries: any),
+    each with why it matched. Every search is an access entry (read ``search``) with its terms;
+    a name alone, without a date of birth, is refused (400)."""
+    query = NameQuery.parse(given_name, family_name, date_of_birth)
+    return JSONResponse(services.practitioners.search(principal, query).to_dict())
 
 
 @router.post(

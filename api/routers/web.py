@@ -45,9 +45,10 @@ from api.web_session import (
     start_session,
 )
 from api.outputs_pdf import review_pdf
+from api.usecases.child_search import NameQuery
 from api.usecases.children import ChildSelector, NotKnownToCouncil
 from api.usecases.outputs import Outputs
-from domain.errors import Forbidden, InvalidPayload, LedgerError, NotFound
+from domain.errors import Forbidden, InvalidPayload, LedgerError, MalformedRequest, NotFound
 from domain.records import CATEGORIES
 from projections.dberrors import is_unreachable
 
@@ -198,15 +199,26 @@ def find(
     value: Annotated[str, Query(max_length=200)] = "",
     agency: Annotated[str, Query(max_length=64)] = "",
     break_glass: Annotated[str, Query(max_length=1000)] = "",
+    given_name: Annotated[str, Query(max_length=200)] = "",
+    family_name: Annotated[str, Query(max_length=200)] = "",
+    date_of_birth: Annotated[str, Query(max_length=10)] = "",
 ) -> Response:
-    """A search: one lookup, one access entry, whatever its answer. Another council's child, to a
-    practitioner without a reason, gives the page an unknown identifier gives."""
+    """A search, by name and date of birth or by one identifier: one lookup, logged whatever its
+    answer (api/usecases/practitioners.py says how). Another council's child, to a practitioner
+    without a reason, gives the page an unknown identifier gives; a search by name never shows it."""
     principal = current_reader(request, services)
+    by_name = {"given_name": given_name, "family_name": family_name, "date_of_birth": date_of_birth}
+    if any(v.strip() for v in by_name.values()):
+        return _find_by_name(request, services, principal, by_name)
+    if not value.strip() and not break_glass:
+        return _render(request, "find.html", principal=principal, agencies=services.practitioners.agencies(),
+                       kind=kind, by_name=by_name)  # fmt: skip
     value, reason = value.strip(), break_glass.strip() or None
+    status = 404
     try:
         child = services.practitioners.find(principal, kind, value, agency or None, reason)
     except InvalidPayload as exc:
-        error = str(exc)
+        error, status = str(exc), 400
     except NotKnownToCouncil:
         search = {"kind": kind, "value": value, "agency": agency}
         return _render(request, "break_glass.html", 404, principal=principal, search=search)
@@ -215,8 +227,21 @@ def find(
     else:
         url = str(request.url_for("web_child", child_id=child.id))
         return RedirectResponse(url + ("?" + urlencode({"break_glass": reason}) if reason else ""), status_code=303)
-    return _render(request, "home.html", 404, principal=principal, agencies=services.practitioners.agencies(),
-                   error=error, kind=kind, value=value, agency=agency)  # fmt: skip
+    return _render(request, "find.html", status, principal=principal, agencies=services.practitioners.agencies(),
+                   error=error, kind=kind, value=value, agency=agency, by_name=by_name)  # fmt: skip
+
+
+def _find_by_name(request: Request, services: ServicesDep, principal: Any, by_name: dict[str, str]) -> Response:
+    """The candidates a search by name and date of birth shows, or the form again with what is wrong."""
+    agencies = services.practitioners.agencies()
+    try:
+        query = NameQuery.parse(by_name["given_name"], by_name["family_name"], by_name["date_of_birth"])
+    except MalformedRequest as exc:
+        return _render(request, "find.html", 400, principal=principal, agencies=agencies, kind="nhs_number",
+                       by_name=by_name, name_error=str(exc))  # fmt: skip
+    answer = services.practitioners.search(principal, query)
+    return _render(request, "find.html", principal=principal, agencies=agencies, kind="nhs_number",
+                   by_name=by_name, answer=answer)  # fmt: skip
 
 
 # A child's picture ----------------------------------------------------------------------------------
@@ -230,9 +255,10 @@ def view_query(
     date_to: Annotated[str, Query(alias="to", max_length=10)] = "",
     highlight: Annotated[str, Query(max_length=64)] = "",
     break_glass: Annotated[str, Query(max_length=1000)] = "",
+    order: Annotated[str, Query(max_length=10)] = "",
 ) -> web_pages.ViewQuery:
-    """The view's query string: "as known at", filters, a highlighted prompt, a break-glass reason."""
-    return web_pages.ViewQuery.parse(as_of, agency, category, date_from, date_to, highlight, break_glass)
+    """The view's query string: "as known at", filters, a highlighted prompt, a break-glass reason, the order."""
+    return web_pages.ViewQuery.parse(as_of, agency, category, date_from, date_to, highlight, break_glass, order)
 
 
 ViewParams = Annotated[web_pages.ViewQuery, Depends(view_query)]
@@ -257,7 +283,7 @@ def child_page(request: Request, services: ServicesDep, child_id: str, view: Vie
     if page is None:
         return _render(request, "break_glass.html", 404, principal=principal, child_id=child_id, view=view)
     return _render(request, "child.html", principal=principal, p=page, view=view, categories=CATEGORIES,
-                   done=done)  # fmt: skip
+                   done=done, today=datetime.now(timezone.utc).date())  # fmt: skip
 
 
 @router.get("/children/{child_id}/print", name="web_print")

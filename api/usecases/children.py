@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, TypeVar
 from sqlalchemy import Connection
 
 from api.tokens import Principal
+from api.usecases.child_search import check_digits
 from api.usecases.permissions import authorise
 from domain.access import MAX_QUERY_VALUE
 from domain.access import MAX_REASON as MAX_BREAK_GLASS
@@ -73,6 +74,7 @@ class ChildSelector:
         refused as asked, before anything is looked up or stored."""
         for name, value in self.as_query().items():
             check_query_text(value, name, MAX_QUERY_VALUE)
+        check_digits(self.nhs_number, self.upn)
 
     def resolve(self, conn: Connection, as_of: datetime | None = None) -> Child | None:
         """The child named, now or as the identity facts in force at ``as_of`` made it."""

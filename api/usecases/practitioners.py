@@ -8,7 +8,7 @@ the actor sees their act at once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
@@ -24,7 +24,9 @@ from api.usecases.children import (
     of_own_council,
     own_council_child,
     read_child,
+    record_lookup,
 )
+from api.usecases.child_search import MAX_CANDIDATES, NameQuery, NameSearchAnswer, check_digit
 from api.usecases.permissions import authorise
 from domain.access import MAX_REASON as MAX_BREAK_GLASS
 from domain.access import log_access
@@ -38,7 +40,7 @@ from domain.text import check_query_text, check_text
 from projections.chronology import agencies as agency_table
 from projections.chronology import chronology
 from projections.identity import Child
-from projections.matching import possible_matches
+from projections.matching import children_by_name, possible_matches
 from projections.notifications import council_notifications
 from projections.risk import find_prompt, risk_prompts
 
@@ -95,12 +97,14 @@ class Practitioners:
         return read_child(self.services, principal, _as_view(look, "risk"), answer)
 
     def matches(self, principal: Principal, look: Look) -> dict:
-        """Children whose demographics resemble this child's, with reasons: for a person to confirm. A
-        match the caller may not read is shown only as existing (``restricted``), with nothing of it."""
+        """Children whose demographics resemble this child's as known at ``look.as_of``, with reasons
+        and their latest records: for a person to confirm. A match the caller may not read is shown
+        only as existing (``restricted``), with nothing of it."""
 
         def answer(conn: Connection, seen: Admitted) -> dict:
-            found = shown_matches(conn, principal, seen.current.id)
-            return {"child": seen.current.to_dict(), "matches": [match.to_dict() for match in found]}
+            found = [] if seen.shown is None else shown_matches(
+                conn, principal, seen.shown.id, as_of=look.as_of, agency_name=self.agency_name)
+            return {"child": (seen.shown or seen.current).to_dict(), "matches": [match.to_dict() for match in found]}
 
         return read_child(self.services, principal, _as_view(look, "possible_matches"), answer)
 
@@ -203,7 +207,8 @@ class Practitioners:
         self, principal: Principal, kind: str, value: str, agency: str | None, break_glass: str | None = None
     ) -> Child:
         """The child one identifier names, a web search: one lookup, one access entry (read
-        ``search``) whatever its answer. InvalidPayload for a malformed question (nothing stored);
+        ``search``) whatever its answer. InvalidPayload for a malformed question, such as an NHS
+        number or UPN that fails its check digit (nothing stored: no record can name one);
         turned away (``NotKnownToCouncil`` or NotFound, logged) exactly as a read of that child."""
         authorise(principal.role, "read_child")
         value = value.strip()
@@ -213,9 +218,42 @@ class Practitioners:
             raise InvalidPayload("an agency's own reference needs the agency that gave it")
         if kind == "nhs_number":
             value = value.replace(" ", "")
+        check_digit(kind, value)
         selector = ChildSelector(**({kind: value} | ({"agency": agency} if kind == "local_id" else {})))
         look = Look(selector, None, break_glass, "search")
         return read_child(self.services, principal, look, lambda conn, seen: seen.current)
+
+    def search(self, principal: Principal, query: NameQuery) -> NameSearchAnswer:
+        """Children the reader may see whose records state the date of birth and a name like the one
+        asked, most similar first, each with why it matched.
+
+        Every search is on the record (SPEC 6.3), with its terms as the identifier searches keep
+        theirs, so an inquiry can tell who searched for whom: one access entry (read ``search``) for
+        each candidate shown, naming the child; one ``refused`` entry for each candidate of another
+        council (the answer does not show them: an oracle otherwise, SPEC 6.2); one ``not_found``
+        entry when there is neither. Terms go to the ledger only, never to a log line."""
+        authorise(principal.role, "read_child")
+        with self.services.reader.connect() as conn:
+            found = children_by_name(conn, date_of_birth=query.date_of_birth.isoformat(),
+                                     given_name=query.given_name, family_name=query.family_name)  # fmt: skip
+            inside = [of_own_council(conn, principal, candidate.child) for candidate in found]
+        shown = [c for c, ok in zip(found, inside, strict=True) if ok]
+        terms = query.as_query()
+        for candidate in shown[:MAX_CANDIDATES]:
+            record_lookup(self.services, principal, read="search", query=terms, child=candidate.child.id)
+        for candidate in (c for c, ok in zip(found, inside, strict=True) if not ok):
+            record_lookup(self.services, principal, read="search", query=terms, child=candidate.child.id,
+                          outcome="refused")  # fmt: skip
+        if not found:
+            record_lookup(self.services, principal, read="search", query=terms, outcome="not_found")
+        return NameSearchAnswer(query, tuple(shown[:MAX_CANDIDATES]), len(shown) > MAX_CANDIDATES)
+
+    def agency_name(self, agency_id: str) -> str:
+        """An agency's registered name, for people (its id if it is not registered)."""
+        try:
+            return self.services.ledger.agency(agency_id).name
+        except NotFound:
+            return agency_id
 
     def agencies(self) -> list[dict]:
         """Registered agencies that have recorded something, with their names (for search forms)."""
@@ -224,32 +262,59 @@ class Practitioners:
         return [{"agency_id": a, "name": self.services.ledger.agency(a).name} for a in ids]
 
 
+#: How many of a possible match's records its summary shows (the latest), to judge it by.
+MATCH_RECORDS = 5
+
+
 @dataclass(frozen=True, slots=True)
 class ShownMatch:
-    """A possible match as a reader may see it: in full, or, for a child the reader may not read,
-    only that it exists (its id, to ask for it with break glass)."""
+    """A possible match as a reader may see it: in full, with its latest records (date, agency name,
+    category, summary) to judge it by, or, for a child the reader may not read, only that it exists
+    (its id, to ask for it with break glass)."""
 
     child: Child
     similarity: float | None
     reasons: tuple[str, ...]
     restricted: bool
+    records: tuple[dict, ...] = ()
+    more_records: int = 0
 
     def to_dict(self) -> dict:
         return {"child": self.child.to_dict(), "similarity": self.similarity, "reasons": list(self.reasons),
-                "restricted": self.restricted}  # fmt: skip
+                "restricted": self.restricted, "records": [dict(r) for r in self.records],
+                "more_records": self.more_records}  # fmt: skip
 
 
-def shown_matches(conn: Connection, principal: Principal, child_id: str) -> list[ShownMatch]:
-    """The child's possible matches for this reader: those it may read in full, most similar first,
-    then those of other councils, by id, with no identifier, name, date of birth or reason (a reason
-    quotes the other child's name) and in no order that hints at how alike they are."""
+def shown_matches(
+    conn: Connection,
+    principal: Principal,
+    child_id: str,
+    *,
+    as_of: datetime | None = None,
+    agency_name: Callable[[str], str] | None = None,
+) -> list[ShownMatch]:
+    """The child's possible matches for this reader as known at ``as_of`` (None: now): those it may
+    read in full, most similar first, each with its latest records as known then; then those of
+    other councils, by id, with no identifier, name, date of birth, record or reason (a reason
+    quotes the other child's name) and in no order that hints at how alike they are. ``agency_name``
+    names an agency id for people (the id itself when not given)."""
     shown, restricted = [], []
-    for match in possible_matches(conn, child_id):
+    for match in possible_matches(conn, child_id, as_of=as_of):
         if of_own_council(conn, principal, match.child):
-            shown.append(ShownMatch(match.child, round(match.similarity, 3), match.reasons, False))
+            records = chronology(conn, match.child.id, as_of=as_of)
+            latest = tuple(_match_record(entry, agency_name) for entry in reversed(records[-MATCH_RECORDS:]))
+            shown.append(ShownMatch(match.child, round(match.similarity, 3), match.reasons, False, latest,
+                                    max(0, len(records) - MATCH_RECORDS)))  # fmt: skip
         else:
             restricted.append(ShownMatch(Child(match.child.id, ()), None, (), True))
     return shown + sorted(restricted, key=lambda m: m.child.id)
+
+
+def _match_record(entry, agency_name: Callable[[str], str] | None) -> dict:
+    return {"agency": entry.agency, "agency_name": agency_name(entry.agency) if agency_name else entry.agency,
+            "record_id": entry.record_id, "type": entry.type, "category": entry.category,
+            "occurred_at": entry.occurred_at, "recorded_at": format_time(entry.recorded_at), "summary": entry.summary,
+            "status": entry.status, "leaf_index": entry.leaf_index}  # fmt: skip
 
 
 def _as_view(look: Look, view: str) -> Look:

@@ -57,6 +57,9 @@ TABLE: dict[tuple[str, str], tuple[Request, set[str]]] = {
     ("GET", "/v1/risk"): (lambda w: ("GET", "/v1/risk", {"params": {"child": w.child}}), {"practitioner", "inquiry"}),
     ("GET", "/v1/identity/matches"): (
         lambda w: ("GET", "/v1/identity/matches", {"params": {"nhs_number": w.nhs}}), {"practitioner", "inquiry"}),
+    ("GET", "/v1/children/search"): (
+        lambda w: ("GET", "/v1/children/search", {"params": {"family_name": "Example", "date_of_birth": "2020-01-01"}}),
+        {"practitioner", "inquiry"}),
     ("POST", "/v1/risk/decisions"): (
         lambda w: ("POST", "/v1/risk/decisions", {"json": {"child": w.child, "prompt_id": w.prompt,
                                                            "decision": "acknowledged", "reason": "Fictional."}}),

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import socket
 from collections import Counter
+from datetime import date
 
 import pytest
 
 from api import cli
 from api.demo import AGENCIES, CASE_AFTER_REFERRAL, CASE_AS_IT_HAPPENED, CHILD_NHS, MARKER, OTHER_CHILDREN, build_demo
 from api.tokens import authenticate
+from api.usecases.pages import statutory_events
+from domain.statutory import STATUTORY_CATEGORIES, current_statuses
 from domain.errors import AlreadyExists
 from projections.chronology import chronology
 from projections.db import make_engine
@@ -43,7 +46,7 @@ def test_the_case_joins_police_health_nursery_and_social_care_into_one_chronolog
         matches = possible_matches(conn, child.id)
     assert Counter(e.agency for e in entries) == {
         "northshire-health-visiting": 2, "elmwood-surgery": 4, "northshire-police": 3, "northshire-ed": 3,
-        "little-acorns-nursery": 4, "northshire-childrens-services": 3,
+        "little-acorns-nursery": 4, "northshire-childrens-services": 5,
     }  # fmt: skip
     statuses = {e.record_id: e.status for e in entries}
     assert statuses["ED-2026-071344"] == "superseded" and statuses["LAN-0123"] == "retracted"
@@ -60,6 +63,19 @@ def test_before_the_referral_the_police_call_outs_were_not_on_the_childs_chronol
     assert not any(e.agency == "northshire-police" for e in then)
     assert {e.record_id: e.status for e in then}["ED-2026-071344"] == "current"
     assert "repeated_domestic_abuse" not in prompts_then and "non_mobile_infant_injury" in prompts_then
+
+
+def test_social_cares_statutory_events_put_the_child_on_a_plan_only_after_the_referral(services, demo):
+    with services.engine.connect() as conn:
+        child = resolve_child(conn, nhs_number=CHILD_NHS)
+        now, then = chronology(conn, child.id), chronology(conn, child.id, as_of=demo.before_referral)
+    statutory = [(e.record_id, e.category) for e in now if e.category in STATUTORY_CATEGORIES]
+    assert statutory == [("CSC-26-3341", "strategy_discussion"), ("CSC-26-3345", "section_47_enquiry"),
+                         ("CSC-26-3502", "initial_cp_conference"), ("CSC-26-3503", "child_protection_plan_start")]
+    (status,) = current_statuses(statutory_events(now))
+    assert (status.wording, status.since.day, status.since.agency) == (
+        "On a child protection plan", date(2026, 11, 16), "northshire-childrens-services")
+    assert current_statuses(statutory_events(then)) == []
 
 
 def test_a_folder_holding_anything_but_an_earlier_demo_is_refused(tmp_path):

@@ -6,51 +6,18 @@ before the referral, records a decision, and prints the chronology. Screenshots 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.web_demo import DemoLive, demo_live  # noqa: F401 - the fixture
+from tests.browser import ARTIFACTS, browser, page, screenshot, sign_in  # noqa: F401 - the fixtures
+from tests.web_demo import demo_live  # noqa: F401 - the fixture
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 pytestmark = pytest.mark.slow  # a browser process per module
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / ".ci-artifacts"
 LANES = {
     "northshire-health-visiting": 2, "elmwood-surgery": 4, "northshire-police": 3, "northshire-ed": 3,
-    "little-acorns-nursery": 4, "northshire-childrens-services": 3,
+    "little-acorns-nursery": 4, "northshire-childrens-services": 5,
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-GB", timezone_id="UTC")
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-def sign_in(page: Page, live: DemoLive, token: str) -> None:
-    page.goto(live.base_url + "/")
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    page.get_by_label("Access token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Find a child")).to_be_visible()
 
 
 def lane_counts(page: Page) -> dict[str, int]:
@@ -74,7 +41,7 @@ def test_a_practitioner_finds_the_child_reads_the_timeline_as_of_decides_and_pri
     infant = page.locator('[data-rule="non_mobile_infant_injury"]')
     expect(infant.get_by_role("heading", name="Injury or bruising to a non-mobile infant")).to_be_visible()
     expect(page.locator('tr[data-record="ED-2026-071344"] .status')).to_have_text("superseded")
-    page.screenshot(path=str(ARTIFACTS / f"web-child-{demo_live.backend}.png"), full_page=True)
+    screenshot(page, f"web-child-{demo_live.backend}.png")
 
     page.get_by_label("As known at (UTC)").fill(demo_live.demo.before_referral.strftime("%Y-%m-%dT%H:%M:%S"))
     page.get_by_role("button", name="Show", exact=True).click()
@@ -103,7 +70,7 @@ def test_a_practitioner_finds_the_child_reads_the_timeline_as_of_decides_and_pri
     page.emulate_media(media="print")
     expect(page.locator("header.site")).to_be_hidden()
     expect(page.locator("form:visible")).to_have_count(0)
-    page.screenshot(path=str(ARTIFACTS / f"web-print-{demo_live.backend}.png"), full_page=True)
+    screenshot(page, f"web-print-{demo_live.backend}.png")
     pdf = ARTIFACTS / f"chronology-{demo_live.backend}.pdf"
     page.pdf(path=str(pdf), format="A4", landscape=True, print_background=True)
     assert pdf.read_bytes().startswith(b"%PDF")

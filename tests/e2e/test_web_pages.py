@@ -114,7 +114,7 @@ def test_a_child_is_found_by_nhs_number_upn_or_an_agency_reference(demo_live):
     unknown = client.get("/find", params={"kind": "nhs_number", "value": "9434765919"})
     assert unknown.status_code == 404 and "No child is known to your council" in unknown.text
     malformed = client.get("/find", params={"kind": "local_id", "value": "NP-P-448170"})
-    assert malformed.status_code == 404 and "needs the agency" in malformed.text
+    assert malformed.status_code == 400 and "needs the agency" in malformed.text
 
 
 def test_every_look_at_a_child_is_logged_before_the_page_is_sent(demo_live):
@@ -261,7 +261,8 @@ def test_confirming_a_possible_match_joins_its_records_to_the_chronology(demo_li
     client = demo_live.signed_in(demo_live.practitioner)
     page = child_page(demo_live, client)
     assert "ED-2026-110207" not in {record for *_, record in rows(page.text)}
-    match = re.search(r'<li data-child="([^"]+)">\s*<strong>northshire-ed reference ED-TEMP-20261102-07', page.text)
+    ed = re.escape("Northshire Hospitals NHS Trust, Emergency Department (fictional)")  # its name, not its id
+    match = re.search(rf'<li data-child="([^"]+)">\s*<strong>{ed} reference ED-TEMP-20261102-07', page.text)
     assert match, "the Emergency Department's temporary registration is suggested as a possible match"
     url = f"/children/{demo_live.child_id()}/links"
     form = {"other_child": match.group(1), CSRF_FIELD: csrf_of(page.text)}
