@@ -217,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--child", metavar="ID",
                    help="only this child's evidence bundle: an NHS number, a UPN or a child id the ledger gave")
     p.add_argument("--as-of", metavar="T", help="with --child: the child as known at T (RFC 3339 date-time)")
+    for name, about in (("sar", "write a child's subject access export (PDF, JSON, what was withheld)"),
+                        ("review", "write a child's anonymised review chronology, and apart its mapping")):
+        p = add(sub, name, f"api.cli_outputs:cmd_{name}", about, common)
+        p.add_argument("--child", metavar="ID", required=True, help="an NHS number, a UPN or a child id")
+        p.add_argument("--out", required=True, help="directory to create (must be new or empty)")
+        p.add_argument("--by", help="who produces it, named in its access entry (default: cli)")
+    p.add_argument("--mapping", metavar="FILE", help="where the pseudonym mapping goes (default: OUT/mapping.json)")
     p = add(sub, "verify", "api.cli_log:cmd_verify", "verify an export, or the live database, in full", common)
     p.add_argument("dir", nargs="?",
                    help="an export or child bundle directory (or a bundle's JSON file); without it, the database")

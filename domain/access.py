@@ -30,9 +30,10 @@ from domain.text import check_printable, check_reference, check_text, shown_name
 #: What can be looked up: the API's reads of a child (``access`` is its access history), the web
 #: view's search, page and print-out (each page shows the chronology, the prompts and, on the page,
 #: possible matches: one look, one entry), an inquiry's fetch of log entries, and an export.
-#: A break-glass ``link`` joins a child of another council (SPEC 6.2).
+#: A break-glass ``link`` joins a child of another council (SPEC 6.2). ``subject_access`` and
+#: ``review`` are the proportionate outputs of one child (api/usecases/outputs.py).
 READS = ("chronology", "risk", "possible_matches", "child_page", "print", "access", "search", "entries", "export",
-         "link", "restricted_record")
+         "link", "restricted_record", "subject_access", "review")
 #: Opening one restricted record (docs/records.md): ``query`` names its child, agency and record_id;
 #: a practitioner's is always break glass, and the recording agency is told.
 RESTRICTED_READ = "restricted_record"

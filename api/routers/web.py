@@ -17,7 +17,7 @@ import base64
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -44,8 +44,10 @@ from api.web_session import (
     sign_in_csrf,
     start_session,
 )
+from api.outputs_pdf import review_pdf
 from api.usecases.child_search import NameQuery
-from api.usecases.children import NotKnownToCouncil
+from api.usecases.children import ChildSelector, NotKnownToCouncil
+from api.usecases.outputs import Outputs
 from domain.errors import Forbidden, InvalidPayload, LedgerError, MalformedRequest, NotFound
 from domain.records import CATEGORIES
 from projections.dberrors import is_unreachable
@@ -291,6 +293,19 @@ def print_page(request: Request, services: ServicesDep, child_id: str, view: Vie
         return _render(request, "break_glass.html", 404, principal=principal, child_id=child_id, view=view)
     return _render(request, "print.html", principal=principal, p=page, view=view,
                    printed_at=datetime.now(timezone.utc))  # fmt: skip
+
+
+@router.get("/children/{child_id}/review", name="web_review")
+def review_page(request: Request, services: ServicesDep, child_id: str,
+                format: Literal["html", "pdf"] = "html") -> Response:  # fmt: skip
+    """The anonymised review chronology (api/usecases/outputs.py; one access entry per view), as a
+    page or its PDF; the pseudonym mapping stays with the command line (``ledger review``)."""
+    principal = current_reader(request, services)
+    review = Outputs(services).review(principal, ChildSelector(child=child_id))
+    if format == "pdf":
+        return Response(review_pdf(review), media_type="application/pdf",
+                        headers={"content-disposition": 'inline; filename="review.pdf"'})  # fmt: skip
+    return _render(request, "review.html", principal=principal, review=review)
 
 
 @router.post("/children/{child_id}/decisions", name="web_decide")
