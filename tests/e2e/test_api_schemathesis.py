@@ -32,8 +32,8 @@ WITNESS = "witness.example/fuzz"
 # Which role's token each operation is fuzzed with, in the order the runs go: agencies write first
 # (so reads find a child), the administrator last (its runs revoke keys and change areas).
 RUNS = {
-    "agency": r"^/v1/(records|receipts)",
-    "practitioner": r"^/v1/(chronology|risk|identity|notifications|children|schema)",
+    "agency": r"^/v1/(records|receipts|agency/)",
+    "practitioner": r"^/v1/(chronology|risk|identity|notifications|children|sharing|schema)",
     "inquiry": r"^/v1/(log|access|bundle)",
     "admin": r"^/v1/admin",
 }
