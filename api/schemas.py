@@ -101,14 +101,20 @@ class RiskOut(BaseModel):
                     "prompts": [
                         {
                             "prompt_id": "7d1c5a0e-6f0b-5b59-9f64-1b2a1c3d4e5f",
-                            "rule": "multi-agency-30d",
+                            "rule": "multi_agency_concerns",
                             "rule_version": 1,
+                            "title": "Concerns from several agencies close together",
+                            "why": "Each agency's fragment can look minor alone; together they may form the picture.",
+                            "priority": 5,
+                            "occurred_from": "2026-02-20T22:15:00+00:00",
+                            "occurred_to": "2026-02-27T09:30:00+00:00",
                             "records": [
-                                {"agency": "northshire-police", "record_id": "NP-2026-000123"},
-                                {"agency": "northshire-health", "record_id": "NH-88812"},
+                                {"agency": "northshire-police", "record_id": "NP-2026-000123", "restricted": False},
+                                {"agency": "northshire-health", "record_id": "NH-88812", "restricted": False},
                             ],
                             "raised_at": "2026-03-01T10:02:11.123456Z",
                             "state": "open",
+                            "decisions": [],
                         }
                     ],
                 }
