@@ -12,16 +12,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import problems
-from api.deps import CHILD_PATTERN, ReaderPrincipal, ServicesDep, StrictJSONRoute, allowed_to
+from api.deps import CHILD_PATTERN, FREE_TEXT, PRINTABLE_TEXT, ReaderPrincipal, ServicesDep, StrictJSONRoute, allowed_to
 from api.tokens import Principal
 from domain.agencies import AGENCY_ID_PATTERN
 from domain.records import SHARING_DECISIONS
-from domain.sharing import MAX_REASON
+from domain.sharing import MAX_NAME, MAX_REASON
 
 router = APIRouter(prefix="/v1", tags=["practitioners"], route_class=StrictJSONRoute)
 
-BreakGlass = Annotated[str | None, Query(min_length=1, max_length=1000,
-                                         description="a practitioner's reason (required); the agency is told")]
+BreakGlass = Annotated[str | None, Query(min_length=1, max_length=1000, json_schema_extra=FREE_TEXT,
+                                         description="a practitioner's reason (without one: 403); the agency is told")]
 SharingPrincipal = Annotated[Principal, Depends(allowed_to("share"))]
 AgencyNotified = Annotated[Principal, Depends(allowed_to("read_agency_notifications"))]
 
@@ -55,7 +55,8 @@ def get_restricted_record(
     services: ServicesDep,
     child: Annotated[str, Path(pattern=CHILD_PATTERN, description="the child id the ledger gave")],
     agency: Annotated[str, Path(pattern=AGENCY_ID_PATTERN, max_length=64, description="the recording agency")],
-    record_id: Annotated[str, Path(min_length=1, max_length=128, description="the agency's own record id")],
+    record_id: Annotated[str, Path(min_length=1, max_length=128, json_schema_extra=PRINTABLE_TEXT,
+                                   description="the agency's own record id")],
     break_glass: BreakGlass = None,
 ) -> JSONResponse:
     """Open a restricted record of a child: for a practitioner, a break-glass read with a reason,
@@ -102,14 +103,22 @@ class SharingIn(BaseModel):
         json_schema_extra={"examples": [{
             "child": "0f8fad5b-d9cb-569f-a165-70867728950e", "decision": "shared",
             "recipient": "Northshire school DSL (fictional)", "reason": "Fictional: to plan support at school.",
-        }]},
+        }],
+            # A recipient exactly when shared (domain/sharing.py), as the schema can say it.
+            "oneOf": [
+                {"properties": {"decision": {"const": "shared"}, "recipient": {"type": "string"}},
+                 "required": ["recipient"]},
+                {"properties": {"decision": {"const": "not_shared"}, "recipient": {"type": "null"}}},
+            ]},
     )  # fmt: skip
 
     child: str = Field(pattern=CHILD_PATTERN)
     decision: Literal[SHARING_DECISIONS]  # type: ignore[valid-type]
     # Their text rules are the domain's (domain/sharing.py): refused as 422, like a record's fields.
-    recipient: str | None = Field(default=None, description="whom it was shared with; only when shared")
-    reason: str = Field(description=f"why; free text, 1 to {MAX_REASON} characters")
+    recipient: str | None = Field(default=None, description="whom it was shared with; only when shared",
+                                  min_length=1, max_length=MAX_NAME, json_schema_extra=PRINTABLE_TEXT)
+    reason: str = Field(description=f"why; free text, 1 to {MAX_REASON} characters", min_length=1,
+                        max_length=MAX_REASON, json_schema_extra=FREE_TEXT)
 
 
 class SharingOut(BaseModel):

@@ -40,7 +40,7 @@ from api.usecases.permissions import authorise
 from domain.access import RESTRICTED_READ
 from domain.agencies import check_agency_id
 from domain.entries import format_time
-from domain.errors import MalformedRequest, NotFound
+from domain.errors import Forbidden, MalformedRequest, NotFound
 from domain.sharing import check_sharing, record_sharing
 from domain.text import check_reference
 from projections.access import child_ids
@@ -100,7 +100,7 @@ class Sharing:
         check_agency_id(agency, "agency", error=MalformedRequest)
         check_reference(record_id, "record_id", error=MalformedRequest)
         if not sees_restricted(principal) and break_glass is None:
-            raise MalformedRequest("a restricted record opens only with break_glass=<reason>; its agency is told")
+            raise Forbidden("a restricted record opens only with break_glass=<reason>; its agency is told")
         query = {"child": child_id, "agency": agency, "record_id": record_id}
         with self.services.reader.connect() as conn:
             seen = admit(conn, principal, look)

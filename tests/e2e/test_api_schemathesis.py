@@ -5,7 +5,7 @@ fuzzing, stateful sequences through inferred links), once per role with that rol
 the operations meant for it: no failure of any kind. What validity means beyond a schema (an
 agency's signature, a witness's cosignature, a key statement) the hooks in
 tests/schemathesis_hooks.py supply for positive cases. Bounded by a fixed example count and seed,
-so it stays a test and not a soak; each run stops itself within its time limit.
+so it stays a test and not a soak (no --max-time: with it, fuzzing repeats until the time is spent).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def test_schemathesis_finds_no_failure(live, fuzz_env, role, tmp_path) -> None:
     command = [
         str(Path(sys.executable).parent / "st"), "run", f"{live.base_url}/v1/openapi.json",
         "--checks", "all", "--include-path-regex", RUNS[role], "-H", f"Authorization: Bearer {fuzz_env[role]}",
-        "--max-examples", EXAMPLES, "--seed", "1", "--no-color", "--max-time", "300",
+        "--max-examples", EXAMPLES, "--seed", "1", "--no-color",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     report = done.stdout[-12000:] + done.stderr[-4000:]
