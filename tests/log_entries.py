@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from api.bootstrap import Services
 from domain.entries import decode_entry, entry_bytes
 
@@ -20,3 +22,9 @@ def entries_of(services: Services, kind: str) -> list[dict]:
 def stored_count(services: Services) -> int:
     """How many events the log holds (not the highest id: PostgreSQL spends ids on refused inserts)."""
     return len(services.ledger.recorder.select_notifications(start=None, limit=1_000_000))
+
+
+def mentions(text: str, value: str) -> bool:
+    """Whether ``text`` holds ``value`` as a value of its own, not by chance inside base64 (a
+    signature or hash can spell "Sky" or a digit run): never flanked by a base64 character."""
+    return re.search(rf"(?<![A-Za-z0-9+/=]){re.escape(value)}(?![A-Za-z0-9+/=])", text) is not None
