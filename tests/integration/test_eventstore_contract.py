@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from typing import Any
 from uuid import uuid4
 
@@ -76,8 +77,18 @@ class _LedgersRecorder:
     def setUp(self) -> None:
         super().setUp()
         self._factories: list[InfrastructureFactory[Any]] = []
+        self._threads_before = set(threading.enumerate())
 
     def tearDown(self) -> None:
+        # The library's non-interleaving case sets its readers' stop event but never joins them, so a
+        # reader could still be inside sqlite3 when the pool closes its connection: Python's sqlite3
+        # then crashes the interpreter (seen once in CI, exit 139). Let the test's threads finish first.
+        # (Pools' own workers are daemons that stop when the pool closes.)
+        for thread in set(threading.enumerate()) - self._threads_before:
+            if thread.daemon:
+                continue
+            thread.join(timeout=60)
+            self.assertFalse(thread.is_alive(), f"{thread.name} still running after the test")
         for factory in self._factories:
             factory.close()
         super().tearDown()
