@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, event, inspect, select
+from sqlalchemy import Engine, event, select
 
 from api.bootstrap import bootstrap
 from domain.entries import entry_bytes
@@ -214,50 +214,6 @@ def test_rebuilding_the_integrity_projection_keeps_checkpoints_and_the_same_tree
     with services.engine.connect() as conn:
         assert cp.latest_checkpoint(conn) == before
         assert integrity.root_hash(conn, before.size) == before.root
-
-
-def test_a_ledger_whose_tree_was_stored_a_row_per_node_rebuilds_into_tiles_once(settings, agency_key, signed) -> None:
-    """An older version kept one row per complete subtree (``integrity_subtrees``) and no tiles: the
-    next start rebuilds the integrity read model from the log, drops the old table, and the signed
-    checkpoints it kept are the roots the tiles give."""
-    svc = bootstrap(settings)
-    try:
-        svc.ledger.register_agency("northshire-police", "police", "Police (fictional)", agency_key.public_key(),
-                                   serves=["309"], by="cli")  # fmt: skip
-        svc.submit([signed(concern(f"ref-{i}")) for i in range(300)])
-        before = svc.checkpoint()
-        with svc.engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE integrity_tiles")
-            blob = "BLOB" if conn.dialect.name == "sqlite" else "BYTEA"
-            conn.exec_driver_sql(f"CREATE TABLE integrity_subtrees (level INTEGER, idx BIGINT, hash {blob}, "
-                                 "PRIMARY KEY (level, idx))")  # fmt: skip
-    finally:
-        svc.close()
-    engine = make_engine(settings.database_url)
-    try:
-        assert integrity.needs_rebuild(engine)
-    finally:
-        engine.dispose()
-    svc = bootstrap(settings)
-    try:
-        assert not integrity.needs_rebuild(svc.engine)
-        with svc.engine.connect() as conn:
-            assert not inspect(conn).has_table("integrity_subtrees")
-            assert cp.latest_checkpoint(conn) == before
-            _, size, root = verify_note_independently(before.note, svc.signer.vkey)
-            assert integrity.root_hash(conn, size) == root
-            proof = cp.inclusion_proof(conn, 257, size)
-            verify_inclusion_independently(proof.leaf_hash, 257, size, proof.proof, root)
-    finally:
-        svc.close()
-
-
-def test_a_new_database_needs_no_rebuild(database_url) -> None:
-    engine = make_engine(database_url)
-    try:
-        assert not integrity.needs_rebuild(engine)
-    finally:
-        engine.dispose()
 
 
 def test_entries_of_an_empty_range_and_beyond_the_tree(services, registered) -> None:
