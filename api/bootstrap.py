@@ -39,7 +39,7 @@ from projections.chronology import ChronologyProjection
 from projections.db import make_engine, readers
 from projections.eventstore import open_ledger
 from projections.identity import IdentityProjection
-from projections.integrity import IntegrityProjection, drop_retired_tables, leaves_for, needs_rebuild
+from projections.integrity import IntegrityProjection, leaves_for, predates_stored_entries
 from projections.matching import MatchingProjection
 from projections.notifications import NotificationsProjection
 from projections.risk import RiskProjection
@@ -149,13 +149,12 @@ def bootstrap(settings: Settings, create: bool = True) -> Services:
     services = Services(settings, ledger, engine, runner, signer=signer)
     if create:
         try:
-            upgrade = needs_rebuild(engine)
+            upgrade = predates_stored_entries(engine)
             runner.create_tables()
             create_checkpoint_table(engine)
             create_token_table(engine)
-            if upgrade:  # once, on the first start of a version whose integrity tables changed shape
+            if upgrade:  # once, on the first start of this version: the leaves keep their entry bytes now
                 runner.rebuild("integrity", recreate=True)
-                drop_retired_tables(engine)
             with services.reader.connect() as conn:
                 require_consistent_log(conn, signer.verifier, ledger)
         except BaseException:

@@ -1,11 +1,9 @@
 """Checking a stored Merkle tree, node by node, against the tree its entries give.
 
-The ledger serves proofs from stored hash tiles (domain/tiles, projections/integrity). An altered
-stored hash changes no entry, so only a proof through it, or this check, shows it: as a verifier
-recomputes the tree from the leaf hashes in log order, each leaf hash and every node each leaf
-completes is compared with the one the stored tiles give, a chunk of leaves at a time (one read of
-their tiles), in O(log n) memory. Every stored hash is folded into some compared node, so none
-can be altered unseen.
+The ledger serves proofs from stored complete-subtree hashes (projections/integrity). An altered
+stored node changes no entry, so only a proof through it, or this check, shows it: as a verifier
+recomputes the tree from the leaf hashes in log order, every node each leaf completes is compared
+with the stored one, a chunk of leaves at a time (one read of their nodes), in O(log n) memory.
 """
 
 from __future__ import annotations
@@ -38,9 +36,9 @@ class NodeCheck:
         for offset in range(0, len(leaf_hashes), merkle.HASH_SIZE):
             if self.size >= self.limit:
                 break
-            leaf = leaf_hashes[offset : offset + merkle.HASH_SIZE]
-            computed.append((0, self.size, leaf, self.size))
-            self._border, done = merkle.append_to_border(self._border, self.size, leaf)
+            self._border, done = merkle.append_to_border(
+                self._border, self.size, leaf_hashes[offset : offset + merkle.HASH_SIZE]
+            )
             computed.extend((level, index, node, self.size) for level, index, node in done)
             self.size += 1
         if not computed:
@@ -50,8 +48,6 @@ class NodeCheck:
             found = stored.get((level, index))
             if found != node:
                 what = "is not stored" if found is None else "is not the one its entries give"
-                if level == 0:
-                    return at, f"the leaf hash stored in its tile {what}"
                 first, last = index << level, ((index + 1) << level) - 1
                 return at, f"the stored Merkle node at level {level}, index {index} (leaves {first} to {last}) {what}"
         return None

@@ -9,8 +9,8 @@ checkpoints. Signed checkpoints are kept forever in their own table, which ``led
 integrity`` never drops: each one is a commitment somebody may hold. Witness cosignatures are kept
 beside them (projections/witnesses) and served appended to the note. 
 The ledger neither signs nor serves a log that does not extend the latest of its checkpoints
-(SPEC 6.5). Proofs read their few stored tiles in one query, and entries are served as stored
-(projections/integrity).
+(SPEC 6.5). Proofs read O(log n) stored subtrees in one or two queries, and entries are served as
+stored (projections/integrity).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from projections.integrity import leaves as leaves_table
 from projections.integrity import (
     RecordedLeaf,
     checked_root,
-    range_roots,
+    ranges_reader,
     recorded_leaves,
     root_hash,
     stored_entries,
@@ -380,25 +380,29 @@ def checkpoints_after(conn: Connection, size: int, limit: int = 1000) -> list[St
 def inclusion_proof(conn: Connection, index: int, size: int) -> InclusionProof:
     """The audit path of leaf ``index`` in the tree of ``size`` (``GET /v1/log/proof/inclusion``).
 
-    Raises NotFound unless 0 <= index < size <= the current tree size. Reads O(log n / 8) tiles.
+    Raises NotFound unless 0 <= index < size <= the current tree size. Reads O(log n) rows.
     """
     _require_size(conn, size)
     if not 0 <= index < size:
         raise NotFound(f"leaf {index} is not in a tree of size {size}")
-    *proof, leaf = range_roots(conn, [*merkle.inclusion_proof_ranges(index, size), (index, index + 1)])
-    return InclusionProof(index, size, leaf, proof)
+    ranges = merkle.inclusion_proof_ranges(index, size)
+    reader = ranges_reader(conn, [*ranges, (index, index + 1)])
+    proof = [merkle.range_root(start, end, reader) for start, end in ranges]
+    return InclusionProof(index, size, reader(0, index), proof)
 
 
 def consistency_proof(conn: Connection, size1: int, size2: int) -> ConsistencyProof:
     """The proof that the tree of ``size1`` is a prefix of the tree of ``size2``
     (``GET /v1/log/proof/consistency?from=size1&to=size2``); empty when size1 is 0 or equals size2.
 
-    Raises NotFound unless 0 <= size1 <= size2 <= the current tree size. Reads O(log n / 8) tiles.
+    Raises NotFound unless 0 <= size1 <= size2 <= the current tree size. Reads O(log n) rows.
     """
     _require_size(conn, size2)
     if not 0 <= size1 <= size2:
         raise NotFound(f"no consistency proof from size {size1} to size {size2}")
-    return ConsistencyProof(size1, size2, range_roots(conn, merkle.consistency_proof_ranges(size1, size2)))
+    ranges = merkle.consistency_proof_ranges(size1, size2)
+    reader = ranges_reader(conn, ranges)
+    return ConsistencyProof(size1, size2, [merkle.range_root(start, end, reader) for start, end in ranges])
 
 
 def entries(conn: Connection, start: int, end: int) -> list[bytes]:

@@ -1,17 +1,12 @@
-"""The integrity read model: every log entry as a dense Merkle leaf, and the tree as hash tiles.
+"""The integrity read model: every log entry as a dense Merkle leaf, plus complete-subtree hashes.
 
 Leaf indexes are dense from 0 in log order even where notification ids have gaps. Each leaf keeps
 the exact entry bytes it hashed, written once as the entry is integrated: proofs, ``GET
 /v1/log/entries``, exports and verification serve and hash those bytes and never derive them again
-from the event (domain/entries), so a later change to that derivation cannot change the log.
-
-The tree's hashes are stored as C2SP tlog-tiles tiles (domain/tiles): one row per 256 hashes of a
-tile level, the rightmost partial tile of each level rewritten as it fills, about 34 bytes a leaf
-where a row per node took ~250. A root or a proof reads its few tiles in one query by primary key
-(three or four rows at 10M leaves) and never scans the leaves. Catch-up is on the ingest hot path,
-so a batch of any size costs a fixed handful of statements: the tree size, the tiles at its right
-edge, one multi-row insert of leaves and one multi-row upsert of tiles. Hot statements are plain
-SQL run by the driver (``exec_driver_sql``), cached by text, so nothing is compiled per call.
+from the event (domain/entries), so a later change to that derivation cannot change the log. Storing the hash of
+every complete aligned subtree means a root or a proof reads O(log n) rows in one or two queries and
+never scans the leaves. Catch-up is on the ingest hot path, so a batch of any size costs a fixed
+handful of queries: the tree size, its right border, one multi-row insert per table.
 """
 
 from __future__ import annotations
@@ -19,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
 from sqlalchemy import (
     BigInteger,
@@ -32,13 +26,15 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
+    func,
     insert,
     inspect,
+    and_,
+    or_,
     select,
 )
 
 from domain import merkle
-from domain import tiles
 from domain.checkpoint import Checkpoint, LogInconsistent
 from domain.entries import entry_bytes
 from projections.db import metadata
@@ -56,26 +52,19 @@ leaves = Table(
     Index("integrity_leaves_originator", "originator_id"),
 )
 
-tiles_table = Table(
-    "integrity_tiles",
+subtrees = Table(
+    "integrity_subtrees",
     metadata,
     Column("level", Integer, primary_key=True, autoincrement=False),
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
-    Column("hashes", LargeBinary, nullable=False),
-    Column("mids", LargeBinary, nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
 )
-
-#: The table of complete-subtree hashes, one row a node, that the tiles replaced.
-RETIRED_TABLES = ("integrity_subtrees",)
 
 #: Called once per applied batch, in its transaction, with the new tree size and root.
 AfterBatch = Callable[[Connection, int, bytes], None]
 
 #: Most values bound in one ``IN`` list, well under every backend's parameter limit.
 _IN_CHUNK = 500
-
-#: Most tiles fetched by one statement (two bound values each).
-_TILE_CHUNK = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,108 +87,84 @@ class RecordedLeaf:
     entry: bytes
 
 
-def needs_rebuild(engine: Engine) -> bool:
-    """Whether the integrity tables were made by an older version: leaves without their entry bytes,
-    or the tree stored a row per node (``integrity_subtrees``) instead of as tiles. Such a read model
-    is rebuilt once from the log with its tables recreated (``drop_retired_tables`` then removes the
-    old table); a database without the leaves table is new and needs nothing."""
+def predates_stored_entries(engine: Engine) -> bool:
+    """Whether the leaves table was made by a version that did not keep each leaf's entry bytes
+    (it then needs rebuilding once, with its tables recreated)."""
     with engine.connect() as conn:
-        found = inspect(conn)
-        if not found.has_table(leaves.name):
+        if not inspect(conn).has_table(leaves.name):
             return False
-        if "entry" not in {column["name"] for column in found.get_columns(leaves.name)}:
-            return True
-        return not found.has_table(tiles_table.name) or any(found.has_table(name) for name in RETIRED_TABLES)
-
-
-def drop_retired_tables(engine: Engine) -> None:
-    """Drop the tables older versions kept for the tree (safe to repeat): after ``needs_rebuild``
-    said so and the read model has been rebuilt into the tiles."""
-    with engine.begin() as conn:
-        for name in RETIRED_TABLES:
-            if inspect(conn).has_table(name):
-                conn.exec_driver_sql(f"DROP TABLE {name}")
-
-
-def _mark(conn: Connection) -> str:
-    """The driver's positional placeholder (sqlite3: ``?``, psycopg: ``%s``)."""
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
-
-
-@lru_cache(maxsize=64)
-def _select_tiles_sql(mark: str, count: int) -> str:
-    """One primary-key lookup per tile, joined: every backend answers each from the index (SQLite
-    scans the table for a row-value IN list, and an OR of IN lists costs SQLAlchemy more than the
-    query)."""
-    one = f"SELECT level, idx, hashes, mids FROM {tiles_table.name} WHERE level = {mark} AND idx = {mark}"
-    return " UNION ALL ".join([one] * count)
+        return "entry" not in {column["name"] for column in inspect(conn).get_columns(leaves.name)}
 
 
 def tree_size(conn: Connection) -> int:
     """How many leaves the tree has (an index lookup, not a count)."""
-    last = conn.exec_driver_sql(f"SELECT max(leaf_index) FROM {leaves.name}").scalar()
+    last = conn.execute(select(func.max(leaves.c.leaf_index))).scalar()
     return 0 if last is None else last + 1
 
 
-def read_tiles(conn: Connection, keys: Iterable[tiles.TileKey]) -> dict[tiles.TileKey, tiles.Tile]:
-    """The stored tiles among ``keys`` (tile level, index), in one statement for up to 200 tiles."""
-    wanted = sorted(set(keys))
-    found: dict[tiles.TileKey, tiles.Tile] = {}
-    mark = _mark(conn)
-    for start in range(0, len(wanted), _TILE_CHUNK):
-        part = wanted[start : start + _TILE_CHUNK]
-        rows = conn.exec_driver_sql(_select_tiles_sql(mark, len(part)), tuple(v for key in part for v in key))
-        found.update(((level, idx), tiles.Tile(bytes(hashes), bytes(mids))) for level, idx, hashes, mids in rows)
+def read_subtrees(conn: Connection, coordinates: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """Fetch the stored hashes of perfect subtrees ``(level, index)`` (level 0 = leaves) in few queries.
+
+    Raises LookupError naming the first subtree that is not stored (the tree is smaller than asked).
+    """
+    wanted = set(coordinates)
+    found = stored_subtrees(conn, wanted)
+    missing = sorted(wanted - found.keys())
+    if missing:
+        raise LookupError(f"no complete subtree at level {missing[0][0]}, index {missing[0][1]}")
     return found
 
 
-def write_tiles(conn: Connection, changed: dict[tiles.TileKey, tiles.Tile]) -> None:
-    """Insert the new tiles and rewrite the grown ones, in one multi-row statement."""
-    if not changed:
-        return
-    mark = _mark(conn)
-    conn.exec_driver_sql(
-        f"INSERT INTO {tiles_table.name} (level, idx, hashes, mids) VALUES ({mark}, {mark}, {mark}, {mark}) "
-        "ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes, mids = excluded.mids",
-        [(level, idx, tile.hashes, tile.mids) for (level, idx), tile in changed.items()],
-    )
-
-
 def stored_subtrees(conn: Connection, coordinates: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """The hashes of those of the perfect subtrees ``(level, index)`` (level 0 = leaves) the stored
-    tiles hold, folded from them: what verification compares with the tree its entries give."""
+    """The stored hashes of those of the perfect subtrees ``(level, index)`` that are stored."""
     wanted = set(coordinates)
-    found_tiles = read_tiles(conn, tiles.tiles_for(wanted))
-    found = {(level, index): tiles.node_from(found_tiles, level, index) for level, index in wanted}
-    return {coordinate: digest for coordinate, digest in found.items() if digest is not None}
+    found: dict[tuple[int, int], bytes] = {}
+    leaf_indexes = sorted(index for level, index in wanted if level == 0)
+    inner = sorted(c for c in wanted if c[0] > 0)
+    for start in range(0, len(leaf_indexes), _IN_CHUNK):
+        rows = conn.execute(
+            select(leaves.c.leaf_index, leaves.c.leaf_hash).where(
+                leaves.c.leaf_index.in_(leaf_indexes[start : start + _IN_CHUNK])
+            )
+        )
+        found.update(((0, index), digest) for index, digest in rows)
+    for start in range(0, len(inner), _IN_CHUNK):
+        by_level: dict[int, list[int]] = {}
+        for level, index in inner[start : start + _IN_CHUNK]:
+            by_level.setdefault(level, []).append(index)
+        # One "level = ? AND idx IN (...)" term per level: every backend answers it from the primary
+        # key (SQLite scans the whole table for a row-value IN list).
+        terms = [and_(subtrees.c.level == level, subtrees.c.idx.in_(indexes)) for level, indexes in by_level.items()]
+        rows = conn.execute(select(subtrees.c.level, subtrees.c.idx, subtrees.c.hash).where(or_(*terms)))
+        found.update(((level, index), digest) for level, index, digest in rows)
+    return found
 
 
-def range_roots(conn: Connection, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
-    """MTH of each leaf range, from one read of the tiles they need: proofs and roots.
+def subtree_reader(conn: Connection) -> merkle.SubtreeHash:
+    """A ``(level, index) -> hash`` function over the stored subtrees, one query per call.
 
-    Raises LookupError naming the first subtree the stored tree lacks (it is smaller than asked).
+    Prefer ``read_subtrees`` when the coordinates are known up front, as for roots and proofs.
     """
-    found = read_tiles(conn, tiles.tiles_for(tiles.range_nodes(ranges)))
-    return tiles.range_roots(ranges, found)
+
+    def subtree_hash(level: int, index: int) -> bytes:
+        return read_subtrees(conn, [(level, index)])[(level, index)]
+
+    return subtree_hash
+
+
+def ranges_reader(conn: Connection, ranges: Iterable[tuple[int, int]]) -> merkle.SubtreeHash:
+    """Prefetch every perfect subtree of the leaf ranges in one go; returns a reader over them.
+
+    Precondition: the tree holds every leaf of every range.
+    """
+    coordinates = [c for start, end in ranges for c in merkle.perfect_subtrees(start, end)]
+    found = read_subtrees(conn, coordinates)
+    return lambda level, index: found[(level, index)]
 
 
 def root_hash(conn: Connection, size: int) -> bytes:
-    """The RFC 9162 root of the first ``size`` leaves, from the tiles of its right border."""
-    return range_roots(conn, [(0, size)])[0]
-
-
-def _border(conn: Connection, size: int, also: Iterable[tiles.TileKey] = ()) -> tuple[list[bytes], dict]:
-    """The right border of the tree of ``size`` (``merkle.append_to_border``) and the tiles read for
-    it together with the ``also`` tiles; raises LookupError when the stored tree lacks part of it."""
-    coordinates = merkle.perfect_subtrees(0, size)
-    found = read_tiles(conn, [*tiles.tiles_for(coordinates), *also])
-    border = []
-    for level, index in coordinates:
-        digest = tiles.node_from(found, level, index)
-        if digest is None:
-            raise LookupError(f"no complete subtree at level {level}, index {index}")
-        border.append(digest)
-    return border, found
+    """The RFC 9162 root of the first ``size`` leaves, from its O(log n) stored border subtrees."""
+    return merkle.root(size, ranges_reader(conn, [(0, size)]))
 
 
 def leaves_for(conn: Connection, originator_ids: Sequence[str]) -> dict[str, Leaf]:
@@ -240,16 +205,17 @@ def checked_root(conn: Connection, base: Checkpoint | None, size: int, chunk: in
     ``base``, which must give the root ``base`` signs. What checkpoint signing rests on.
 
     Raises LogInconsistent naming what is wrong: the stored tree no longer gives ``base``'s root, a
-    leaf is missing, a stored entry does not hash to its leaf hash, or a stored hash (a leaf's in its
-    tile, or a Merkle node completed after ``base``) differs from the one its entries give. Reads
-    O(log n) tiles and the ``size - base.size`` entries since ``base``, a chunk at a time.
-    Precondition: size >= base.size.
+    leaf is missing, a stored entry does not hash to its leaf hash, or a stored Merkle node
+    completed after ``base`` differs from the one its entries give. Reads O(log n) subtrees and the
+    ``size - base.size`` entries since ``base``, a chunk at a time. Precondition: size >= base.size.
     """
     start = 0 if base is None else base.size
+    coordinates = merkle.perfect_subtrees(0, start)
     try:
-        border, _ = _border(conn, start)
+        stored = read_subtrees(conn, coordinates)
     except LookupError as error:
         raise LogInconsistent(f"the stored tree lacks part of the latest signed checkpoint's tree: {error}") from None
+    border = [stored[coordinate] for coordinate in coordinates]
     if base is not None and (merkle.fold_right_border(border) if border else merkle.EMPTY_ROOT) != base.root:
         raise LogInconsistent(
             f"the log's first {base.size} entries no longer give the root its latest signed checkpoint signs: "
@@ -266,7 +232,6 @@ def checked_root(conn: Connection, base: Checkpoint | None, size: int, chunk: in
                 raise LogInconsistent(f"leaf {index} of a tree of {size} is not stored")
             if merkle.leaf_hash(leaf.entry) != leaf.leaf_hash:
                 raise LogInconsistent(f"leaf {index}: its stored entry does not hash to its stored leaf hash")
-            completed.append((0, index, leaf.leaf_hash, index))
             border, done = merkle.append_to_border(border, index, leaf.leaf_hash)
             completed.extend((level, idx, node, index) for level, idx, node in done)
             index += 1
@@ -275,35 +240,35 @@ def checked_root(conn: Connection, base: Checkpoint | None, size: int, chunk: in
 
 
 def _compare_nodes(conn: Connection, completed: list[tuple[int, int, bytes, int]]) -> None:
-    """Each recomputed ``(level, index, hash, completed at leaf)`` must be the stored one."""
+    """Each recomputed ``(level, index, hash, completed at leaf)`` must be the stored node."""
     found = stored_subtrees(conn, [(level, idx) for level, idx, _, _ in completed])
     for level, idx, node, at in completed:
         if found.get((level, idx)) != node:
-            what = "leaf hash in its tile" if level == 0 else f"Merkle node at level {level}, index {idx}"
-            raise LogInconsistent(f"leaf {at}: the stored {what} is not the one its entries give")
+            raise LogInconsistent(
+                f"leaf {at}: the stored Merkle node at level {level}, index {idx} is not the one its entries give"
+            )
 
 
 class IntegrityProjection:
-    """Appends each log entry as the next leaf and grows the tiles it fills.
+    """Appends each log entry as the next leaf and records every subtree it completes.
 
     ``after_batch``, when given, runs in the same transaction once a batch is applied, with the new
     size and root (the checkpoint signer's policy hangs here, so signing needs no extra reads).
     """
 
     name = "integrity"
-    tables = (leaves, tiles_table)
+    tables = (leaves, subtrees)
 
     def __init__(self, after_batch: AfterBatch | None = None) -> None:
         self.after_batch = after_batch
 
     def apply(self, conn: Connection, items: Sequence[LogItem]) -> None:
-        if not items:
-            return
         size = tree_size(conn)
-        # The right border (the hash of each complete subtree not yet inside a bigger one) and the
-        # partial tiles the new hashes append to, in one read.
-        border, edge = _border(conn, size, tiles.edge_tiles(size))
-        leaf_rows, nodes = [], []
+        border_coordinates = merkle.perfect_subtrees(0, size)
+        stored = read_subtrees(conn, border_coordinates)
+        # The right border: the hash of each complete subtree not yet inside a bigger one.
+        border = [stored[coordinate] for coordinate in border_coordinates]
+        leaf_rows, subtree_rows = [], []
         for offset, item in enumerate(items):
             index = size + offset
             entry = entry_bytes(item.event)
@@ -318,10 +283,13 @@ class IntegrityProjection:
                     "entry": entry,
                 }
             )
-            nodes.append((0, index, leaf))
             border, completed = merkle.append_to_border(border, index, leaf)
-            nodes.extend(completed)
+            subtree_rows.extend({"level": level, "idx": idx, "hash": node} for level, idx, node in completed)
+        if not leaf_rows:
+            return
         conn.execute(insert(leaves), leaf_rows)
-        write_tiles(conn, tiles.grown(edge, nodes))
+        if subtree_rows:
+            conn.execute(insert(subtrees), subtree_rows)
         if self.after_batch is not None:
-            self.after_batch(conn, size + len(leaf_rows), merkle.fold_right_border(border))
+            new_size = size + len(leaf_rows)
+            self.after_batch(conn, new_size, merkle.fold_right_border(border))

@@ -47,7 +47,7 @@ class FakeEvent:
 @pytest.fixture
 def engine(database_url) -> Iterator[Engine]:
     engine = make_engine(database_url)
-    metadata.create_all(engine, tables=[integrity.leaves, integrity.tiles_table, cp.checkpoints])
+    metadata.create_all(engine, tables=[integrity.leaves, integrity.subtrees, cp.checkpoints])
     try:
         yield engine
     finally:
@@ -62,7 +62,7 @@ def append(engine: Engine, projection: integrity.IntegrityProjection, events: li
 
 def reset(engine: Engine) -> None:
     with engine.begin() as conn:
-        for table in (integrity.leaves, integrity.tiles_table, cp.checkpoints):
+        for table in (integrity.leaves, integrity.subtrees, cp.checkpoints):
             conn.execute(table.delete())
 
 

@@ -94,17 +94,6 @@ class Store:
             query = text("SELECT note FROM integrity_checkpoints WHERE size = :size")
             return conn.execute(query, {"size": size}).scalar_one()
 
-    def set_tile_hash(self, tile: tuple[int, int], position: int, row: str = "hashes") -> None:
-        """Zero hash ``position`` of a stored tile's row (``hashes``, or ``mids``, its middle level)."""
-        key = {"level": tile[0], "idx": tile[1]}
-        with self.engine.begin() as conn:
-            where = "FROM integrity_tiles WHERE level = :level AND idx = :idx"
-            stored = bytearray(conn.execute(text(f"SELECT {row} {where}"), key).scalar_one())
-            assert len(stored) >= (position + 1) * 32, "the tile does not hold that hash"
-            stored[position * 32 : (position + 1) * 32] = bytes(32)
-            update = f"UPDATE integrity_tiles SET {row} = :value WHERE level = :level AND idx = :idx"
-            assert conn.execute(text(update), {**key, "value": bytes(stored)}).rowcount == 1
-
     def execute(self, sql: str, **params: object) -> int:
         """Run one statement; returns how many rows it changed."""
         with self.engine.begin() as conn:

@@ -1,5 +1,5 @@
 """Tampering with what the ledger serves, on both backends (issue 12.6, SPEC 6.5): its stored Merkle
-tiles, its read models, the end of its log, and its ledger-signed entries. Each is named by
+nodes, its read models, the end of its log, and its ledger-signed entries. Each is named by
 ``ledger verify --database-url`` (exit status 1): the first bad leaf, or the read model, table and
 row that differ from a rebuild from the log; and the ledger itself refuses to open, or to sign a
 checkpoint for, a log that does not extend its own latest signed checkpoint.
@@ -48,25 +48,9 @@ def with_reads(services: Services, agency_key: Ed25519PrivateKey, reads: int = 3
 def test_a_corrupted_interior_node_fails_a_proof_and_verify_names_where_it_completes(
     services, agency_key, store, capsys
 ) -> None:
-    """A tile keeps its nodes four levels up: the one over leaves 16 to 31 is zeroed."""
     case = build_case(services, agency_key, records=12)
     assert verify(capsys, services)[0] == 0
-    store.set_tile_hash((0, 0), 1, row="mids")
-    with services.engine.connect() as conn:
-        signed = verify_checkpoint(latest_checkpoint(conn).note, services.signer.verifier)
-        proof = inclusion_proof(conn, 10, case.size)
-    with pytest.raises(ProofError):  # the node over leaves 16 to 31 is on leaf 10's audit path
-        verify_inclusion(proof.leaf_hash, 10, case.size, proof.proof, signed.root)
-    status, out = verify(capsys, services)
-    assert status == 1
-    assert out.startswith("leaf 31: the stored Merkle node at level 4, index 1 (leaves 16 to 31) is not the one"), out
-
-
-def test_a_corrupted_leaf_hash_in_a_tile_fails_a_proof_and_verify_names_its_leaf(
-    services, agency_key, store, capsys
-) -> None:
-    case = build_case(services, agency_key, records=12)
-    store.set_tile_hash((0, 0), 9)
+    assert store.execute("UPDATE integrity_subtrees SET hash = :h WHERE level = 1 AND idx = 4", h=bytes(32)) == 1
     with services.engine.connect() as conn:
         signed = verify_checkpoint(latest_checkpoint(conn).note, services.signer.verifier)
         proof = inclusion_proof(conn, 10, case.size)
@@ -74,7 +58,7 @@ def test_a_corrupted_leaf_hash_in_a_tile_fails_a_proof_and_verify_names_its_leaf
         verify_inclusion(proof.leaf_hash, 10, case.size, proof.proof, signed.root)
     status, out = verify(capsys, services)
     assert status == 1
-    assert out.startswith("leaf 9: the leaf hash stored in its tile is not the one its entries give"), out
+    assert out.startswith("leaf 9: the stored Merkle node at level 1, index 4 (leaves 8 to 9) is not the one"), out
 
 
 def test_a_corrupted_tail_of_the_stored_tree_gets_no_checkpoint(services, agency_key, store, capsys) -> None:
@@ -83,11 +67,11 @@ def test_a_corrupted_tail_of_the_stored_tree_gets_no_checkpoint(services, agency
     case = build_case(services, agency_key, records=12)
     services.ledger.register_agency("southshire-police", "police", "Southshire Police (fictional)",
                                     Ed25519PrivateKey.generate().public_key(), serves=["309"], by="cli")  # fmt: skip
-    services.runner.catch_up()  # leaves 42 and 43
+    services.runner.catch_up()  # leaves 42 and 43: the node (level 1, index 21) joins them
     with services.engine.connect() as conn:
         assert latest_checkpoint(conn).size == case.size
-    store.set_tile_hash((0, 0), 43)
-    with pytest.raises(LogInconsistent, match="leaf 43: the stored leaf hash in its tile is not") as refused:
+    assert store.execute("UPDATE integrity_subtrees SET hash = :h WHERE level = 1 AND idx = 21", h=bytes(32)) == 1
+    with pytest.raises(LogInconsistent, match="leaf 43: the stored Merkle node at level 1, index 21") as refused:
         services.checkpoint()
     assert problems.from_ledger_error(refused.value)["status"] == 503
     services.signer.every = 1  # the next batch is due for a checkpoint as it is integrated
